@@ -1,0 +1,182 @@
+"""Stage 3: find the claims that speak about the same thing, across sides.
+
+Candidates come from a vector index (hnswlib, inner product over L2-normalised
+MiniLM embeddings): top-k neighbours per claim, so cost grows near-linearly with
+the number of claims instead of comparing all pairs. Each candidate is rescored
+with what embeddings miss: shared canonical entities (weighted by rarity in the
+case, so "North Korea" counts less than "Yongbyon") and shared predicate classes.
+Topics are the connected groups of strongly aligned claims, capped in size so one
+busy subject cannot swallow the case.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .schema import AlignedPair, Claim
+
+_GENERIC = re.compile(r"^(NUM:|SIDE:)")
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    top_k: int = 8
+    min_similarity: float = 0.45  # combined score to keep a pair
+    topic_similarity: float = 0.55  # combined score to join two claims' topics
+    max_partners: int = 3  # cross-side partners kept per claim (many-to-many, bounded)
+    entity_weight: float = 0.3
+    predicate_bonus: float = 0.05
+
+
+@dataclass
+class Alignment:
+    pairs: list[AlignedPair]  # cross-side pairs, best first
+    topic_of: dict[str, str]  # claim id -> topic id
+    topic_names: dict[str, str]
+    best_other: dict[str, dict[str, float]] = field(default_factory=dict)  # claim -> side -> best score
+
+
+def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, cosine similarities) of each vector's k nearest others, via hnswlib."""
+    import hnswlib
+
+    n, dim = vectors.shape
+    k = min(k + 1, n)
+    index = hnswlib.Index(space="ip", dim=dim)
+    # M/ef as hnswlib recommends for high recall; one thread keeps the graph deterministic
+    index.init_index(max_elements=max(n, 1), ef_construction=200, M=16, random_seed=13)
+    index.set_num_threads(1)
+    index.add_items(vectors, np.arange(n))
+    index.set_ef(max(64, 2 * k))
+    labels, distances = index.knn_query(vectors, k=k)
+    return labels, 1.0 - distances
+
+
+def _entity_sets(claims: list[Claim]) -> tuple[list[set[str]], dict[str, float]]:
+    sets = [{e.canonical for e in c.entities if not _GENERIC.match(e.canonical)} for c in claims]
+    df = Counter(x for s in sets for x in s)
+    n = max(len(claims), 1)
+    idf = {x: math.log(1 + n / d) for x, d in df.items()}
+    return sets, idf
+
+
+def _entity_overlap(a: set[str], b: set[str], idf: dict[str, float]) -> tuple[float, tuple[str, ...]]:
+    shared = a & b
+    if not shared:
+        return 0.0, ()
+    union = a | b
+    score = sum(idf[x] for x in shared) / max(sum(idf[x] for x in union), 1e-9)
+    return score, tuple(sorted(shared))
+
+
+def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str],
+                 config: AlignConfig = AlignConfig()) -> Alignment:
+    n = len(claims)
+    if n < 2:
+        return Alignment(pairs=[], topic_of={c.id: f"t{i}" for i, c in enumerate(claims)},
+                         topic_names={f"t{i}": _name_topic([c]) for i, c in enumerate(claims)})
+    labels, sims = nearest_neighbours(vectors, config.top_k)
+    ent_sets, idf = _entity_sets(claims)
+    party_set = set(parties)
+    candidates: dict[tuple[int, int], tuple[float, float, tuple[str, ...]]] = {}
+    for i in range(n):
+        for j, cos in zip(labels[i], sims[i]):
+            j = int(j)
+            if j == i or j < 0:
+                continue
+            key = (min(i, j), max(i, j))
+            if key in candidates:
+                continue
+            overlap, shared = _entity_overlap(ent_sets[i], ent_sets[j], idf)
+            same_pred = bool(set(claims[i].frame.predicates) & set(claims[j].frame.predicates))
+            combined = ((1 - config.entity_weight) * float(cos) + config.entity_weight * overlap
+                        + config.predicate_bonus * same_pred)
+            candidates[key] = (combined, float(cos), shared)
+
+    # topics: union-find over strong pairs, any sides, with a size cap
+    parent = list(range(n))
+    size = [1] * n
+    cap = max(8, n // 6)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for (i, j), (combined, _, _) in sorted(candidates.items(), key=lambda kv: -kv[1][0]):
+        if combined < config.topic_similarity:
+            break
+        ri, rj = find(i), find(j)
+        if ri != rj and size[ri] + size[rj] <= cap:
+            parent[rj] = ri
+            size[ri] += size[rj]
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        groups[find(i)].append(i)
+    topic_of: dict[str, str] = {}
+    topic_names: dict[str, str] = {}
+    for t, (_, members) in enumerate(sorted(groups.items(), key=lambda g: min(g[1]))):
+        tid = f"t{t}"
+        for i in members:
+            topic_of[claims[i].id] = tid
+        topic_names[tid] = _name_topic([claims[i] for i in members], idf)
+
+    # cross-side pairs between parties, at most max_partners per claim
+    pairs: list[AlignedPair] = []
+    partners: Counter[int] = Counter()
+    best_other: dict[str, dict[str, float]] = defaultdict(dict)
+    for (i, j), (combined, cos, shared) in sorted(candidates.items(), key=lambda kv: -kv[1][0]):
+        a, b = claims[i], claims[j]
+        if a.side == b.side or a.side not in party_set or b.side not in party_set:
+            continue
+        best_other[a.id][b.side] = max(best_other[a.id].get(b.side, 0.0), combined)
+        best_other[b.id][a.side] = max(best_other[b.id].get(a.side, 0.0), combined)
+        if combined < config.min_similarity:
+            continue
+        if partners[i] >= config.max_partners or partners[j] >= config.max_partners:
+            continue
+        partners[i] += 1
+        partners[j] += 1
+        topic = topic_of[a.id] if topic_of[a.id] == topic_of[b.id] else topic_of[a.id]
+        pairs.append(AlignedPair(a=a.id, b=b.id, similarity=round(combined, 4), shared_entities=shared,
+                                 topic=topic))
+    return Alignment(pairs=pairs, topic_of=topic_of, topic_names=topic_names, best_other=dict(best_other))
+
+
+_STOP = set("""a an the this that these those it its they them their we our us i me my you your he him his she her
+be is are was were been being have has had do does did will would shall should can could may might must not no
+and or but if then so than as of in on at to for from by with about into over after before very really just
+also there here what which who whom whose when where why how all any some more most much many such only own
+same other one thing things lot lots going get got go said say says think know want wanted""".split())
+
+
+def _name_topic(members: list[Claim], idf: dict[str, float] | None = None) -> str:
+    """A topic's name: its most shared specific entities, then its most frequent content words.
+
+    Entities are weighted by rarity in the case so "Yongbyon" names a topic before
+    "the United States", which every claim mentions.
+    """
+    idf = idf or {}
+    ents: Counter[str] = Counter()
+    surface: dict[str, Counter[str]] = defaultdict(Counter)
+    for c in members:
+        for e in {e.canonical: e for e in c.entities}.values():
+            if _GENERIC.match(e.canonical) or e.label in {"DATE", "TIME", "ORDINAL"}:
+                continue
+            ents[e.canonical] += idf.get(e.canonical, 1.0)
+            surface[e.canonical][re.sub(r"^the\s+", "", e.text, flags=re.I)] += 1
+    words: Counter[str] = Counter()
+    for c in members:
+        for w in set(re.findall(r"[a-z][a-z\-]{3,}", c.text.lower())):
+            if w not in _STOP:
+                words[w] += 1
+    parts = [surface[cid].most_common(1)[0][0] for cid, _ in ents.most_common(2)]
+    taken = " ".join(parts).lower()
+    parts += [w for w, _ in words.most_common(4) if w not in taken][: max(1, 3 - len(parts))]
+    return " · ".join(parts[:3]) if parts else "misc"

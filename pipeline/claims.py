@@ -1,0 +1,237 @@
+"""Stage 2: sentences -> attributed, structured claims.
+
+For each ingested sentence this stage decides whether it asserts something (an
+offer, demand, refusal, promise, position, number or event) rather than asking,
+greeting, thanking or filling time; finds who makes the claim (the turn's speaker,
+or the source of reported speech in a document that speaks for no party); gives
+the claimer a side from the case's ``[sides]`` aliases; and fills its frame.
+
+The detector is a transparent weighted score over parse and lexicon features, so a
+user can see why a sentence was kept and move ``claim_threshold``; it is measured
+against hand labels in ``evaluation/labels/hanoi-claims.jsonl``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from .entities import canonicalise_case
+from .frames import PREDICATES, extract_frame
+from .ingest import paragraphs
+from .schema import NON_PARTY_SIDES, CaseSpec, Claim, Document, Entity
+
+_LEMMA_PREDICATE = {lemma for lemmas in PREDICATES.values() for lemma in lemmas}
+_FILLER = re.compile(
+    r"^\s*(?:thank(?:s| you)|good (?:morning|afternoon|evening|night)|please|go ahead|okay|ok|yes|no|"
+    r"yeah|well|all right|alright|hello|hi|welcome|sure|right|great|wow|so|and|anyway|next question|"
+    r"excuse me|sorry)\b[\s,.!]*(?:(?:very|so) much|everybody|everyone|all|sir|ma'am|please|"
+    r"mr\.? president|again)?[\s,.!]*$", re.I)
+_COURTESY = re.compile(r"\b(thank(?:s| you)|honou?r(?:ed)?|congratulat\w*|welcome|wonderful host|"
+                       r"beautiful|incredible|fantastic|amazing|appreciate|pleasure|great job|"
+                       r"good morning|good afternoon|good evening|ladies and gentlemen)\b", re.I)
+_META = re.compile(r"\b(?:(?:want|like|wanted|going) to (?:say|start|begin|thank|mention|add|talk about)|"
+                   r"let me (?:say|start|begin|just)|before I (?:get|start|begin|go)|"
+                   r"I(?:'d| would) like to)\b", re.I)
+_DOMAIN_LABELS = {"FACILITY", "FAC", "RESOLUTION", "SANCTIONS", "WEAPON", "EVENT", "LAW"}
+_PARTY_LABELS = {"PERSON", "GPE", "ORG", "NORP"}
+
+if not Span.has_extension("claim_score"):
+    Span.set_extension("claim_score", getter=lambda span: claim_score(span))
+if not Doc.has_extension("claims"):
+    Doc.set_extension("claims", default=None)
+
+
+def claim_score(span: Span, *, role: str = "statement") -> float:
+    """Probability-like score that the span asserts a claim (see module docstring)."""
+    if role in {"question", "stage", "header"}:
+        return 0.02 if role != "question" else 0.05
+    text = span.text.strip()
+    if not text or text.endswith("?"):
+        return 0.05
+    words = [t for t in span if not (t.is_punct or t.is_space)]
+    if len(words) < 3 or _FILLER.match(text):
+        return 0.05
+    ents = list(span.ents)
+    has_subject = any(t.dep_ in {"nsubj", "nsubjpass", "expl"} for t in span)
+    has_verb = any(t.pos_ in {"VERB", "AUX"} for t in span)
+    predicates = sum(1 for t in span if t.lemma_.lower() in _LEMMA_PREDICATE)
+    domain = sum(1 for e in ents if e.label_ in _DOMAIN_LABELS)
+    parties = sum(1 for e in ents if e.label_ in _PARTY_LABELS)
+    numbers = sum(1 for e in ents if e.label_ in {"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE"})
+    negated = any(t.dep_ == "neg" for t in span)
+    courtesy = len(_COURTESY.findall(text))
+    imperative = span[0].tag_ == "VB" and not has_subject
+    meta = bool(_META.search(text))
+    logit = (-2.2 + 1.1 * (has_subject and has_verb) + 0.8 * min(predicates, 2) + 0.9 * min(domain, 2)
+             + 0.35 * min(parties, 2) + 0.4 * min(numbers, 2) + 0.3 * negated
+             + 0.25 * min(len(words) / 12, 2) - 1.3 * min(courtesy, 2) - 1.0 * imperative - 1.5 * meta)
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+@Language.factory("divergence_claims", default_config={"threshold": 0.5})
+def make_claim_detector(nlp: Language, name: str, threshold: float) -> "ClaimDetector":
+    """Sets ``doc._.claims``: the sentences scoring at least ``threshold`` (version 1)."""
+    return ClaimDetector(threshold=threshold)
+
+
+class ClaimDetector:
+    version = 1
+
+    def __init__(self, *, threshold: float) -> None:
+        self.threshold = threshold
+
+    def __call__(self, doc: Doc) -> Doc:
+        doc._.claims = [s for s in doc.sents if claim_score(s) >= self.threshold]
+        return doc
+
+
+# --- sides ---------------------------------------------------------------------------
+
+
+@dataclass
+class SideResolver:
+    """Gives a mention (a speaker label, a source span) the side whose alias it contains."""
+
+    aliases: list[tuple[re.Pattern[str], str]]
+    entity_sides: dict[str, str]  # canonical entity id -> side
+    parties: list[str]
+
+    @classmethod
+    def for_case(cls, case: CaseSpec, *, nlp: Language) -> "SideResolver":
+        pairs: list[tuple[str, str]] = []
+        for side in case.sides.values():
+            pairs.extend((alias, side.name) for alias in (*side.aliases, side.name))
+        for doc in case.documents:
+            if doc.speaker and doc.side.lower() not in NON_PARTY_SIDES:
+                pairs.append((doc.speaker, doc.side))
+        pairs.sort(key=lambda p: -len(p[0]))
+        compiled = [(re.compile(rf"(?<![\w]){re.escape(a)}(?![\w])", re.I), s) for a, s in pairs if a.strip()]
+        entity_sides: dict[str, str] = {}
+        texts = [a for a, _ in pairs]
+        with nlp.select_pipes(enable=[p for p in nlp.pipe_names if p in {"divergence_gazetteer",
+                                                                         "divergence_canonicalizer"}]):
+            for (alias, side), doc in zip(pairs, nlp.pipe(texts)):
+                for ent in doc.ents:
+                    entity_sides.setdefault(ent._.canonical or ent.text, side)
+        return cls(aliases=compiled, entity_sides=entity_sides, parties=case.parties)
+
+    def side_of(self, mention: str | None, *, entities: Iterable[str] = ()) -> str | None:
+        for canonical in entities:
+            if canonical in self.entity_sides:
+                return self.entity_sides[canonical]
+        if not mention:
+            return None
+        for pattern, side in self.aliases:
+            if pattern.search(mention):
+                return side
+        return None
+
+    def other_party(self, side: str) -> str | None:
+        others = [p for p in self.parties if p != side]
+        return others[0] if len(others) == 1 else None
+
+
+def side_token(side: str | None) -> str | None:
+    return f"SIDE:{side}" if side else None
+
+
+# --- the stage -------------------------------------------------------------------------
+
+
+def extract_claims(case: CaseSpec, documents: list[Document], *, nlp: Language,
+                   threshold: float = 0.5, batch_size: int = 64) -> list[Claim]:
+    """Parse every document once (``nlp.pipe``) and return the claims, in document order."""
+    resolver = SideResolver.for_case(case, nlp=nlp)
+    jobs: list[tuple[Document, int, int, int]] = [(d, s, e, t) for d in documents for s, e, t in paragraphs(d.text, d.turns)]
+    parsed = nlp.pipe((d.text[s:e] for d, s, e, _ in jobs), batch_size=batch_size)
+    claims: list[Claim] = []
+    sent_iter = {d.id: iter(enumerate(d.sentences)) for d in documents}
+    pending = {d.id: next(sent_iter[d.id], None) for d in documents}
+    for (document, start, end, ti), doc in zip(jobs, parsed):
+        turn = document.turns[ti]
+        # ingested sentences inside this block (both lists are in text order)
+        while pending[document.id] is not None and pending[document.id][1].start < end:
+            index, sentence = pending[document.id]
+            pending[document.id] = next(sent_iter[document.id], None)
+            if sentence.start < start:
+                continue
+            span = doc.char_span(sentence.start - start, sentence.end - start, alignment_mode="expand")
+            if span is None or len(span) == 0:
+                continue
+            score = claim_score(span, role=turn.role)
+            if score < threshold:
+                continue
+            claims.append(_make_claim(case, document, index, span, start, turn.speaker, score, resolver))
+    _link_entities(claims)
+    return claims
+
+
+def _make_claim(case: CaseSpec, document: Document, index: int, span: Span, block_start: int,
+                speaker: str | None, score: float, resolver: SideResolver) -> Claim:
+    doc_side = document.spec.side
+    party_document = doc_side.lower() not in NON_PARTY_SIDES
+    entities = [Entity(text=e.text, label=e.label_, canonical=e._.canonical or e.text,
+                       start=block_start + e.start_char, end=block_start + e.end_char) for e in span.ents]
+    claimer = speaker or document.spec.speaker or doc_side
+    side = resolver.side_of(claimer) if not party_document else doc_side
+    reported, cue = False, None
+    source_text = None
+    attribution = span._.attribution if Span.has_extension("attribution") else None
+    if attribution is not None and attribution.source is not None:
+        source_text = re.sub(r"[’']s$", "", attribution.source.text.strip())
+        cue = attribution.cue.text if attribution.cue is not None else None
+        if not party_document:
+            # An analyst's "According to Ri, ..." is Ri's claim, on Ri's side (CONTRACTS §1).
+            source_entities = [e._.canonical for e in attribution.source.ents if e._.canonical]
+            source_side = resolver.side_of(source_text, entities=source_entities)
+            claimer, reported = source_text, True
+            side = source_side or side
+    side = side or doc_side
+    self_id = side_token(side)
+    other = resolver.other_party(side) if side in resolver.parties else None
+    frame = extract_frame(span, self_id=self_id, other_id=side_token(other))
+    # cues are relative to the block doc; move them to document offsets
+    for cue_item in frame.cues:
+        cue_item["start"] += block_start
+        cue_item["end"] += block_start
+    for quantity in frame.quantities:
+        quantity["start"] += block_start
+        quantity["end"] += block_start
+    frame.agent = _side_of_entity(frame.agent, resolver) or frame.agent
+    frame.blame = _side_of_entity(frame.blame, resolver) or frame.blame
+    start, end = block_start + span.start_char, block_start + span.end_char
+    claim = Claim(id=f"{document.id}:s{index}", doc_id=document.id, side=side, claimer=claimer,
+                  text=document.text[start:end], start=start, end=end, score=score, entities=entities,
+                  frame=frame, speaker=speaker, reported=reported, cue=cue)
+    if source_text and party_document:
+        claim.cue = cue
+        claim.frame.cues.append({"kind": "reported", "text": source_text,
+                                 "start": block_start + attribution.source.start_char,
+                                 "end": block_start + attribution.source.end_char})
+    return claim
+
+
+def _side_of_entity(value: str | None, resolver: SideResolver) -> str | None:
+    """Agents and blamed actors are compared by side: "Trump", "Washington" and "we" (US) alike."""
+    if value is None:
+        return None
+    if value.startswith("SIDE:"):
+        return value
+    side = resolver.side_of(value, entities=[value])
+    return side_token(side)
+
+
+def _link_entities(claims: list[Claim]) -> None:
+    mentions = [(e.text, e.label, e.canonical) for c in claims for e in c.entities]
+    remap = canonicalise_case(mentions)
+    if not remap:
+        return
+    for claim in claims:
+        claim.entities = [Entity(text=e.text, label=e.label, canonical=remap.get(e.canonical, e.canonical),
+                                 start=e.start, end=e.end) for e in claim.entities]

@@ -1,0 +1,245 @@
+"""Stage 4: say how aligned claims differ.
+
+Two sources of evidence are combined for each cross-side pair:
+(a) the pair classifier's entailment / neutral / contradiction probabilities
+    (both directions, averaged), when a trained model is present; and
+(b) structured comparison of the two claim frames: numbers ("five of the eleven"
+    vs "in their entirety"), scope words (all/part, written/verbal,
+    permanent/temporary), a condition only one side states, different actors
+    blamed, opposite polarity.
+Structured evidence decides the type when present because it can name exactly
+what differs; the classifier decides between contradiction and agreement
+otherwise, and scales every score. Omissions are claims whose topic the other
+side's documents never come near.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .align import Alignment
+from .schema import Claim, Divergence
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+
+
+class PairScorer(Protocol):
+    """What the divergence stage needs from a pair classifier."""
+
+    version: str
+
+    def predict_proba(self, pairs: list[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class DivergenceConfig:
+    agreement_min: float = 0.55  # entailment probability (or similarity without a model) for an agreement
+    contradiction_min: float = 0.5
+    omission_max_similarity: float = 0.42  # best match on the other side below this -> unaddressed
+    omission_min_claim_score: float = 0.6
+    max_omissions_ratio: float = 0.08  # of the case's party claims
+
+
+@dataclass
+class _Evidence:
+    type: str
+    strength: float
+    explanation: str
+    highlights: dict[str, list[list[int]]] = field(default_factory=dict)
+
+
+def _cues(claim: Claim, kind: str) -> list[dict]:
+    return [c for c in claim.frame.cues if c["kind"] == kind or c["kind"].startswith(kind + ":")]
+
+
+def _rel(claim: Claim, items: list[dict]) -> list[list[int]]:
+    return [[c["start"] - claim.start, c["end"] - claim.start] for c in items
+            if claim.start <= c["start"] and c["end"] <= claim.end]
+
+
+def _quote(items: list[dict]) -> str:
+    return "'" + items[0]["text"] + "'" if items else "—"
+
+
+def compare_frames(a: Claim, b: Claim) -> list[_Evidence]:
+    """Every structured difference between two aligned claims, strongest first."""
+    found: list[_Evidence] = []
+    fa, fb = a.frame, b.frame
+    qa = [q for q in fa.quantities if q.get("value") is not None]
+    qb = [q for q in fb.quantities if q.get("value") is not None]
+
+    # quantity: differing numbers for the same unit, or "all" against a part-of number
+    partial_a = [q for q in qa if q.get("of") and q["value"] < q["of"]]
+    partial_b = [q for q in qb if q.get("of") and q["value"] < q["of"]]
+    all_a, all_b = _cues(a, "scope:all"), _cues(b, "scope:all")
+    if all_a and partial_b or all_b and partial_a:
+        x, y = (all_a, partial_b) if all_a and partial_b else (partial_a, all_b)
+        found.append(_Evidence("quantity", 0.9, f"quantity: {_quote(x)} vs {_quote(y)}",
+                               {a.id: _rel(a, x), b.id: _rel(b, y)}))
+    elif qa and qb:
+        units_a = {q.get("unit") for q in qa}
+        same_unit = [(p, q) for p in qa for q in qb if q.get("unit") in units_a and p.get("unit") == q.get("unit")]
+        if same_unit and all(p["value"] != q["value"] for p, q in same_unit):
+            p, q = same_unit[0]
+            found.append(_Evidence("quantity", 0.8, f"quantity: '{p['text']}' vs '{q['text']}'",
+                                   {a.id: _rel(a, [p]), b.id: _rel(b, [q])}))
+
+    # scope: opposite scope words
+    for x_kind, y_kind in (("all", "part"), ("written", "verbal"), ("permanent", "temporary")):
+        for first, second in ((a, b), (b, a)):
+            cx, cy = _cues(first, f"scope:{x_kind}"), _cues(second, f"scope:{y_kind}")
+            if cx and cy and not _cues(first, f"scope:{y_kind}") and not _cues(second, f"scope:{x_kind}"):
+                strength = 0.7 if x_kind == "all" else 0.8
+                found.append(_Evidence("scope", strength,
+                                       f"scope: {_quote(cx)} ({x_kind}) vs {_quote(cy)} ({y_kind})",
+                                       {first.id: _rel(first, cx), second.id: _rel(second, cy)}))
+                break
+
+    # attribution: each side holds a different actor responsible
+    if fa.blame and fb.blame and fa.blame != fb.blame:
+        ba, bb = _cues(a, "blame"), _cues(b, "blame")
+        found.append(_Evidence("attribution", 0.75,
+                               f"attribution: {_actor(fa.blame)} per {a.side} ({_quote(ba)}) vs "
+                               f"{_actor(fb.blame)} per {b.side} ({_quote(bb)})",
+                               {a.id: _rel(a, ba), b.id: _rel(b, bb)}))
+
+    # added condition: one side attaches a condition the other does not state
+    if bool(fa.condition) != bool(fb.condition):
+        cond_claim = a if fa.condition else b
+        other = b if cond_claim is a else a
+        cues = _cues(cond_claim, "condition")
+        found.append(_Evidence("added_condition", 0.6,
+                               f"added condition: {cond_claim.side} adds {_quote(cues)}; {other.side} states none",
+                               {cond_claim.id: _rel(cond_claim, cues)}))
+
+    # polarity: the same predicate asserted by one side and denied by the other
+    flipped = sorted((set(fa.negated) ^ set(fb.negated)) & set(fa.predicates) & set(fb.predicates))
+    if flipped:
+        neg = a if flipped[0] in fa.negated else b
+        cues = _cues(neg, "negation")
+        found.append(_Evidence("contradiction", 0.6,
+                               f"contradiction: {neg.side} denies '{flipped[0].replace('_', ' ')}' ({_quote(cues)})",
+                               {neg.id: _rel(neg, cues)}))
+    return sorted(found, key=lambda e: -e.strength)
+
+
+def _actor(token: str) -> str:
+    return token.removeprefix("SIDE:")
+
+
+def type_pairs(claims: dict[str, Claim], alignment: Alignment, *, scorer: PairScorer | None,
+               config: DivergenceConfig = DivergenceConfig(), batch_size: int = 64) -> list[Divergence]:
+    pairs = alignment.pairs
+    probs = _nli(claims, pairs, scorer, batch_size)
+    out: list[Divergence] = []
+    for n, pair in enumerate(pairs):
+        a, b = claims[pair.a], claims[pair.b]
+        p = dict(zip(NLI_LABELS, probs[n])) if probs is not None else None
+        sim_factor = 0.6 + 0.4 * min(1.0, pair.similarity / 0.8)
+        salience = 0.7 + 0.3 * (a.score + b.score) / 2
+        evidence = compare_frames(a, b)
+        if evidence:
+            best = evidence[0]
+            nli_factor = 0.75 + 0.25 * (1 - p["entailment"]) if p else 0.9
+            score = best.strength * sim_factor * salience * nli_factor
+            explanation = "; ".join(e.explanation for e in evidence[:3])
+            ev_type, highlights = best.type, best.highlights
+        elif p is not None and p["contradiction"] >= config.contradiction_min:
+            ev_type, score = "contradiction", p["contradiction"] * sim_factor * salience
+            explanation = f"contradiction: the pair classifier gives {p['contradiction']:.0%} that both cannot be true"
+            highlights = _word_diff(a, b)
+        elif p is not None and p["entailment"] >= config.agreement_min:
+            ev_type, score = "agreement", p["entailment"] * sim_factor
+            explanation = f"agreement: the pair classifier gives {p['entailment']:.0%} entailment"
+            highlights = {}
+        elif p is None and pair.similarity >= 0.75:
+            # without a classifier, similarity is weak evidence of agreement: keep it modest
+            ev_type, score = "agreement", 0.5 * pair.similarity
+            explanation = f"agreement: near-paraphrases (similarity {pair.similarity:.2f}); no pair classifier loaded"
+            highlights = {}
+        else:
+            continue  # same topic, compatible, nothing to flag
+        record = {"similarity": pair.similarity, "shared_entities": list(pair.shared_entities),
+                  "highlights": highlights}
+        if p is not None:
+            record["probs"] = {k: round(float(v), 4) for k, v in p.items()}
+            record["model"] = scorer.version  # type: ignore[union-attr]
+        out.append(Divergence(id="", type=ev_type, topic=pair.topic or alignment.topic_of[a.id],
+                              claims=[a.id, b.id], sides=[a.side, b.side], score=min(1.0, score),
+                              explanation=explanation, evidence=record))
+    return out
+
+
+def _nli(claims: dict[str, Claim], pairs, scorer: PairScorer | None, batch_size: int) -> np.ndarray | None:
+    if scorer is None or not pairs:
+        return None
+    forward = [(claims[p.a].text, claims[p.b].text) for p in pairs]
+    backward = [(b, a) for a, b in forward]
+    both = scorer.predict_proba(forward + backward, batch_size=batch_size)
+    # contradiction is symmetric, entailment is not: agreement needs both directions
+    fwd, bwd = both[: len(pairs)], both[len(pairs):]
+    return (fwd + bwd) / 2
+
+
+def _word_diff(a: Claim, b: Claim) -> dict[str, list[list[int]]]:
+    import re
+
+    words_a = {w.lower() for w in re.findall(r"\w+", a.text)}
+    words_b = {w.lower() for w in re.findall(r"\w+", b.text)}
+
+    def marks(claim: Claim, other: set[str]) -> list[list[int]]:
+        return [[m.start(), m.end()] for m in re.finditer(r"\w{4,}", claim.text) if m.group().lower() not in other]
+
+    return {a.id: marks(a, words_b), b.id: marks(b, words_a)}
+
+
+_DOMAIN_LABELS = {"FACILITY", "RESOLUTION", "SANCTIONS", "WEAPON", "EVENT"}
+_CENTRAL_PREDICATES = {"offer", "demand", "lift", "dismantle", "promise", "refuse", "walk_away", "sign",
+                       "test", "agree", "halt"}
+
+
+def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[str],
+                   config: DivergenceConfig = DivergenceConfig()) -> list[Divergence]:
+    """Central claims of one side that no document of another side comes near."""
+    present = {c.side for c in claims}
+    candidates: list[tuple[float, Claim, list[str]]] = []
+    for c in claims:
+        if c.side not in parties or c.score < config.omission_min_claim_score:
+            continue
+        domain = any(e.label in _DOMAIN_LABELS - {"EVENT"} for e in c.entities)
+        central = domain or (bool(set(c.frame.predicates) & _CENTRAL_PREDICATES)
+                             and any(e.label in {"PERSON", "GPE", "ORG", "NORP"} for e in c.entities))
+        if not central:
+            continue
+        best = alignment.best_other.get(c.id, {})
+        silent = [s for s in parties if s != c.side and s in present and best.get(s, 0.0) < config.omission_max_similarity]
+        if not silent:
+            continue
+        closest = max((best.get(s, 0.0) for s in silent), default=0.0)
+        candidates.append((c.score * (1 - closest), c, silent))
+    n_party = sum(1 for c in claims if c.side in parties)
+    keep = max(1, int(round(config.max_omissions_ratio * n_party)))
+    out = []
+    for score, c, silent in sorted(candidates, key=lambda x: -x[0])[:keep]:
+        out.append(Divergence(
+            id="", type="omission", topic=alignment.topic_of.get(c.id, ""), claims=[c.id], sides=[c.side, *silent],
+            score=min(1.0, 0.8 * score),
+            explanation=f"omission: {c.side} asserts this; no document of {', '.join(silent)} addresses it "
+                        f"(closest match {max(alignment.best_other.get(c.id, {}).values(), default=0.0):.2f})",
+            evidence={"omitting_sides": silent, "highlights": {}}))
+    return out
+
+
+def finalise(divergences: list[Divergence]) -> list[Divergence]:
+    """Most confident first. Ids hash the claims a flag is about, not its rank or type, so a
+    reviewer's label stays attached to the same flag after a rerun with a retrained model."""
+    import hashlib
+
+    ordered = sorted(divergences, key=lambda d: (-round(d.score, 6), d.type, d.claims))
+    for d in ordered:
+        key = "|".join(d.claims) + ("|omission" if d.type == "omission" else "")
+        d.id = "d-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    return ordered

@@ -1,0 +1,115 @@
+"""Every user-facing error of the project, gathered in one place with a code.
+
+Like spaCy's ``Errors`` table: messages live here, call sites raise
+``CaseError(Errors.E002, path=..., detail=...)``, so wording stays consistent and
+users can search for a code. The CLI prints ``str(err)``: one line that names the
+file and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class Errors:
+    E001 = "case manifest not found (expected case.toml in the case folder)"
+    E002 = "malformed case.toml: {detail}"
+    E003 = "invalid case manifest: {detail}"
+    E004 = "document listed in case.toml does not exist"
+    E005 = "duplicate document id {doc_id!r} in case.toml"
+    E006 = "a case needs documents from at least two sides; found {sides}"
+    E007 = "document is empty"
+    E008 = "document looks binary, not text"
+    E009 = "document is {size_mb:.0f} MB, over the {limit_mb:.0f} MB limit (raise --max-doc-mb to allow it)"
+    E010 = "malformed JSON transcript: {detail}"
+    E011 = "unsupported document format {fmt!r} (use transcript, article, txt, md, html or json)"
+    E012 = "cannot read document: {detail}"
+    E013 = "case folder not found"
+    E014 = "model not found: {detail}"
+    E015 = "not a report folder (no report.json): {detail}"
+    E016 = "malformed batch manifest: {detail}"
+    E017 = "invalid label: {detail}"
+    # E050-E069: training data, the pair classifier and its registry
+    E050 = "{name} data not found (set DIVERGENCE_DATA or pass the path)"
+    E051 = "malformed dataset file: {detail}"
+    E052 = "cannot read labelled pairs: {detail}"
+    E053 = "pair classifier not available: {detail}"
+    E054 = "malformed model registry: {detail}"
+    E055 = "unknown model version {name!r} (known: {known})"
+    E056 = "nothing to roll back to: {detail}"
+    E057 = "invalid training configuration: {detail}"
+    # E070-E079: the evaluation harness (divergence evaluate)
+    E070 = "unknown evaluation task {task!r} (choose from {known})"
+    E071 = "invalid evaluation configuration: {detail}"
+    E072 = "cannot write evaluation results: {detail}"
+    # E080-E089: attribution (pipeline.attribution) and its cue lexicon
+    E080 = "malformed cue lexicon: {detail}"
+    E081 = "attribution needs a dependency parse: add 'divergence_attribution' after the parser"
+    E082 = "malformed brat annotation at line {line}: {detail}"
+    # E090-E099: review app and label store (pipeline.review, pipeline.labels)
+    E090 = "malformed report.json: {detail}"
+    E091 = "labels database was written by a newer divergence (schema version {found}, this version knows {known}); upgrade divergence to open it"
+    E092 = "cannot open labels database: {detail}"
+    E093 = "labels database not found (review some flags with `divergence review` first, or pass --db)"
+    E094 = "no report folders given and none found under {where}"
+    # E100-E109: event gold files and the event scorer (pipeline.gold, evaluation/event_scorer.py)
+    E100 = "event gold file not found"
+    E101 = "malformed event gold file: {detail}"
+    E102 = "report does not belong to this gold case: {detail}"
+
+
+class Warnings:
+    W001 = "not valid UTF-8; decoded as {encoding} (confidence {confidence:.0%})"
+    W002 = "no speaker labels found; the whole text is attributed to the manifest speaker {speaker!r}"
+    W003 = "no trained pair classifier found ({detail}); divergence types come from frame comparison and embedding similarity only"
+
+
+class DivergenceError(Exception):
+    """Base error: carries the file it is about so the message names it."""
+
+    def __init__(self, template: str, *, path: str | Path | None = None, **fmt: object) -> None:
+        self.path = str(path) if path is not None else None
+        self.code = _code_of(template)
+        self.problem = template.format(**fmt) if fmt else template
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{where}{self.problem} [{self.code}]"
+
+
+class CaseError(DivergenceError):
+    """Bad case input: manifest or documents."""
+
+
+class ModelError(DivergenceError):
+    """A configured model cannot be loaded."""
+
+
+class DataError(DivergenceError):
+    """Training or evaluation data is missing or malformed."""
+
+
+class ReportError(DivergenceError):
+    """A report folder that cannot be read back (review, labels)."""
+
+
+class LabelError(DivergenceError):
+    """A label that is refused, or a labels database that cannot be used."""
+
+
+class EvaluationError(DivergenceError):
+    """An evaluation run that cannot be carried out as configured."""
+
+
+def _code_of(template: str) -> str:
+    for table in (Errors, Warnings):
+        for name, value in vars(table).items():
+            if value == template:
+                return name
+    return "E000"
+
+
+def warning_text(template: str, *, path: str | Path | None = None, **fmt: object) -> str:
+    where = f"{path}: " if path else ""
+    return f"{where}{template.format(**fmt)} [{_code_of(template)}]"

@@ -1,0 +1,331 @@
+"""Stage 1: read a case's documents into speaker-attributed turns and sentences.
+
+Everything downstream points into ``Document.text`` by character offsets, so the
+invariant kept here is ``text[start:end]`` for every turn and sentence. For
+``.txt``/``.md`` the text is the decoded file as is; for HTML and JSON it is the
+extracted text, which the report stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from .errors import CaseError, Errors, Warnings, warning_text
+from .manifest import document_format
+from .schema import CaseSpec, Document, DocumentSpec, Sentence, Turn
+
+# A speaker label at the start of a line: "THE PRESIDENT:", "FOREIGN MINISTER RI:",
+# "SECRETARY POMPEO:", "Q:", "Q  Mr. President, ..." or "Q" alone on its line.
+_UPPER_LABEL = re.compile(
+    r"^[ \t]*(?P<label>(?:[A-Z][A-Z.'’\-]*)(?:[ \t]+[A-Z][A-Z.'’\-]*){0,5})[ \t]*:(?=[ \t]|$)", re.M)
+_Q_LABEL = re.compile(r"^[ \t]*(?P<label>Q)(?:[ \t]*:|[ \t]+(?=\S)|[ \t]*$)", re.M)
+# Stage and interpreter notes: "(Laughter.)", "(As interpreted.)", "(Inaudible)".
+_STAGE_WORDS = ("laughter", "applause", "inaudible", "crosstalk", "as interpreted", "interpret",
+                "translat", "off mic", "break", "pause", "end", "recess", "speaks in", "audio",
+                "unintelligible", "cross talk", "in korean", "in english", "in vietnamese")
+_PAREN = re.compile(r"\(([^()\n]{1,80})\)")
+_QUESTION_LABELS = {"Q", "QUESTION", "REPORTER", "JOURNALIST", "AUDIENCE MEMBER", "PARTICIPANT"}
+_MODERATOR_LABELS = {"MODERATOR", "INTERPRETER", "OPERATOR", "ANNOUNCER", "MC"}
+BINARY_SNIFF = 8192
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    max_doc_mb: float = 50.0
+
+
+def read_document(case: CaseSpec, spec: DocumentSpec, *, options: ReadOptions = ReadOptions()) -> Document:
+    """Read one document of a case; raise ``CaseError`` naming the file on bad input."""
+    path = case.root / spec.path
+    if not path.is_file():
+        raise CaseError(Errors.E004, path=path)
+    size = path.stat().st_size
+    if size > options.max_doc_mb * 1024 * 1024:
+        # Refuse before reading: a 100 MB transcript is almost surely a wrong file.
+        raise CaseError(Errors.E009, path=path, size_mb=size / 1024 / 1024, limit_mb=options.max_doc_mb)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise CaseError(Errors.E012, path=path, detail=err.strerror or str(err)) from None
+    warnings: list[str] = []
+    text, encoding = decode(raw, path=path, warnings=warnings)
+    fmt = document_format(spec)
+    if fmt == "html":
+        text = html_to_text(text)
+    if fmt == "json":
+        text, turns = json_turns(text, path=path, spec=spec)
+    if not text.strip():
+        raise CaseError(Errors.E007, path=path)
+    if fmt != "json":
+        turns = segment_turns(text, spec=spec, aliases=_alias_set(case))
+        # an "article" is prose by design; a transcript without labels is worth a warning
+        if not any(t.label for t in turns) and fmt == "transcript":
+            warnings.append(warning_text(Warnings.W002, path=path, speaker=spec.speaker))
+    sentences = split_sentences(text, turns)
+    return Document(spec=spec, text=text, sha256=hashlib.sha256(raw).hexdigest(), turns=turns,
+                    sentences=sentences, encoding=encoding, warnings=warnings)
+
+
+def decode(raw: bytes, *, path: Path, warnings: list[str]) -> tuple[str, str]:
+    """UTF-8 if it is; otherwise detect the encoding, warn and carry on; refuse binary."""
+    if b"\x00" in raw[:BINARY_SNIFF] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CaseError(Errors.E008, path=path)
+    try:
+        text = raw.decode("utf-8-sig")
+        return _normalise_newlines(text), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(raw).best()
+    if best is None:
+        raise CaseError(Errors.E008, path=path)
+    text = str(best)
+    if _control_ratio(text) > 0.05:
+        raise CaseError(Errors.E008, path=path)
+    confidence = 1.0 - float(best.chaos)
+    warnings.append(warning_text(Warnings.W001, path=path, encoding=best.encoding, confidence=confidence))
+    return _normalise_newlines(text), best.encoding
+
+
+def _normalise_newlines(text: str) -> str:
+    # Offsets are into this normalised text; CRLF files would otherwise shift them per line.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _control_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    bad = sum(1 for ch in text[:BINARY_SNIFF] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    return bad / min(len(text), BINARY_SNIFF)
+
+
+# --- formats -------------------------------------------------------------------------
+
+_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+               "section", "article", "blockquote", "pre", "header", "footer", "dd", "dt", "hr"}
+_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "nav"}
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML page, one block element a line (a real parser, not regexes)."""
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    tree = HTMLParser(html)
+    root = tree.body or tree.root
+    if root is None:
+        return ""
+    parts: list[str] = []
+
+    def walk(node) -> None:  # noqa: ANN001 - selectolax Node
+        for child in node.iter(include_text=True):
+            tag = child.tag
+            if tag == "-text":
+                parts.append(child.text_content or "")
+            elif tag in _SKIP_TAGS or tag == "_comment":
+                continue
+            else:
+                block = tag in _BLOCK_TAGS
+                if block:
+                    parts.append("\n")
+                walk(child)
+                if block:
+                    parts.append("\n")
+
+    walk(root)
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in "".join(parts).split("\n")]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def json_turns(raw: str, *, path: Path, spec: DocumentSpec) -> tuple[str, list[Turn]]:
+    """A JSON transcript: a list of {"speaker", "text"} turns, joined by blank lines."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise CaseError(Errors.E010, path=path, detail=f"line {err.lineno}: {err.msg}") from None
+    if isinstance(data, dict) and isinstance(data.get("turns"), list):
+        data = data["turns"]
+    if not isinstance(data, list):
+        raise CaseError(Errors.E010, path=path, detail="expected a list of {\"speaker\", \"text\"} objects")
+    chunks: list[str] = []
+    turns: list[Turn] = []
+    pos = 0
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise CaseError(Errors.E010, path=path, detail=f"item {i} has no \"text\" string")
+        speaker = item.get("speaker") or spec.speaker
+        body = item["text"].strip()
+        if not body:
+            continue
+        label = str(speaker).upper() if speaker else None
+        role = "question" if label in _QUESTION_LABELS else "statement"
+        turns.append(Turn(speaker=speaker, role=role, start=pos, end=pos + len(body), label=speaker))
+        chunks.append(body)
+        pos += len(body) + 2
+    return "\n\n".join(chunks) + ("\n" if chunks else ""), turns
+
+
+# --- transcripts -----------------------------------------------------------------------
+
+
+def _alias_set(case: CaseSpec) -> frozenset[str]:
+    names = {a.upper() for side in case.sides.values() for a in side.aliases}
+    names |= {d.speaker.upper() for d in case.documents if d.speaker}
+    return frozenset(names)
+
+
+def _find_labels(text: str, aliases: frozenset[str]) -> list[tuple[int, int, str]]:
+    """(label start, content start, label) for every speaker label in the text."""
+    found: dict[int, tuple[int, int, str]] = {}
+    for m in _UPPER_LABEL.finditer(text):
+        label = m.group("label").strip()
+        # One capital letter and a colon is too weak to be a label, except "Q"/"A".
+        if len(label) < 2 and label not in {"Q", "A"}:
+            continue
+        found[m.start("label")] = (m.start("label"), m.end(), label)
+    for m in _Q_LABEL.finditer(text):
+        found.setdefault(m.start("label"), (m.start("label"), m.end(), "Q"))
+    # Mixed-case labels only when they name a known speaker ("Foreign Minister Ri: ...").
+    if aliases:
+        mixed = re.compile(r"^[ \t]*(?P<label>[A-Z][\w.'’\-]*(?:[ \t]+[\w.'’\-]+){0,5})[ \t]*:(?=[ \t]|$)", re.M)
+        for m in mixed.finditer(text):
+            label = m.group("label").strip()
+            if m.start("label") not in found and (label.upper() in aliases or
+                                                  label.split()[-1].upper() in aliases):
+                found[m.start("label")] = (m.start("label"), m.end(), label)
+    return [found[k] for k in sorted(found)]
+
+
+def _is_stage_note(inner: str) -> bool:
+    low = inner.strip().lower()
+    return any(low.startswith(w) or w in low for w in _STAGE_WORDS) or (
+        low.endswith(".") and len(low.split()) <= 4 and inner[:1].isupper())
+
+
+def _speaker_for(label: str | None, spec: DocumentSpec, main_label: str | None, has_labels: bool) -> str | None:
+    if label is None:
+        # Text before the first label of a transcript is its heading, spoken by nobody.
+        return None if has_labels else spec.speaker
+    if label == main_label and spec.speaker:
+        return spec.speaker
+    if label.upper() in _QUESTION_LABELS:
+        return "Reporter"
+    return label.title() if label.isupper() else label
+
+
+def _role_for(label: str | None, has_labels: bool) -> str:
+    if label is None:
+        return "narration" if not has_labels else "header"
+    up = label.upper()
+    if up in _QUESTION_LABELS:
+        return "question"
+    if up in _MODERATOR_LABELS:
+        return "stage"
+    return "statement"
+
+
+def segment_turns(text: str, *, spec: DocumentSpec, aliases: frozenset[str] = frozenset()) -> list[Turn]:
+    """Split a transcript into turns at speaker labels, with stage notes as turns of their own.
+
+    The document's main speaker is the most frequent non-question label ("THE PRESIDENT"
+    in a White House transcript), which takes the manifest's ``speaker`` name.
+    """
+    labels = _find_labels(text, aliases)
+    counts: dict[str, int] = {}
+    for _, _, label in labels:
+        if label.upper() not in _QUESTION_LABELS | _MODERATOR_LABELS:
+            counts[label] = counts.get(label, 0) + 1
+    main = max(counts, key=counts.get) if counts else None  # type: ignore[arg-type]
+    bounds: list[tuple[int, int, str | None]] = []  # (content start, content end, label)
+    if not labels or labels[0][0] > 0:
+        bounds.append((0, labels[0][0] if labels else len(text), None))
+    for i, (_, content_start, label) in enumerate(labels):
+        end = labels[i + 1][0] if i + 1 < len(labels) else len(text)
+        bounds.append((content_start, end, label))
+
+    turns: list[Turn] = []
+    for start, end, label in bounds:
+        speaker = _speaker_for(label, spec, main, bool(labels))
+        role = _role_for(label, bool(labels))
+        cursor = start
+        for m in _PAREN.finditer(text, start, end):
+            if not _is_stage_note(m.group(1)):
+                continue
+            _append_trimmed(turns, text, cursor, m.start(), speaker, role, label)
+            turns.append(Turn(speaker=None, role="stage", start=m.start(), end=m.end(), label=None))
+            cursor = m.end()
+        _append_trimmed(turns, text, cursor, end, speaker, role, label)
+    return turns
+
+
+def _append_trimmed(turns: list[Turn], text: str, start: int, end: int, speaker: str | None,
+                    role: str, label: str | None) -> None:
+    chunk = text[start:end]
+    stripped = chunk.strip()
+    if not stripped or all(not c.isalnum() for c in stripped):
+        return
+    lead = len(chunk) - len(chunk.lstrip())
+    trail = len(chunk) - len(chunk.rstrip())
+    turns.append(Turn(speaker=speaker, role=role, start=start + lead, end=end - trail, label=label))
+
+
+@lru_cache(maxsize=1)
+def _sentencizer():
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def paragraphs(text: str, turns: list[Turn]) -> list[tuple[int, int, int]]:
+    """(start, end, turn index) of every non-empty line of every non-stage turn, trimmed.
+
+    Lines are the units sentences never cross and the units the claims stage parses.
+    """
+    blocks: list[tuple[int, int, int]] = []
+    for ti, turn in enumerate(turns):
+        if turn.role == "stage":
+            continue
+        pos = turn.start
+        for line in text[turn.start:turn.end].split("\n"):
+            stripped = line.strip()
+            if stripped:
+                lead = len(line) - len(line.lstrip())
+                blocks.append((pos + lead, pos + lead + len(stripped), ti))
+            pos += len(line) + 1
+    return blocks
+
+
+def split_sentences(text: str, turns: list[Turn]) -> list[Sentence]:
+    """Sentences inside each paragraph (``paragraphs``), with offsets into ``text``."""
+    blocks = paragraphs(text, turns)
+    nlp = _sentencizer()
+    sentences: list[Sentence] = []
+    docs = nlp.pipe((text[s:e] for s, e, _ in blocks), batch_size=256)
+    for (start, _, ti), doc in zip(blocks, docs):
+        for sent in doc.sents:
+            s_text = sent.text.strip()
+            if not s_text:
+                continue
+            s_start = start + sent.start_char + (len(sent.text) - len(sent.text.lstrip()))
+            sentences.append(Sentence(start=s_start, end=s_start + len(s_text), turn=ti))
+    return sentences
+
+
+def read_case(case: CaseSpec, *, options: ReadOptions = ReadOptions()) -> tuple[list[Document], list[CaseError]]:
+    """All documents of a case; a bad document is reported, never allowed to lose the others."""
+    documents: list[Document] = []
+    errors: list[CaseError] = []
+    for spec in case.documents:
+        try:
+            documents.append(read_document(case, spec, options=options))
+        except CaseError as err:
+            errors.append(err)
+    return documents, errors
