@@ -28,7 +28,6 @@ class AlignConfig:
     top_k: int = 8
     min_similarity: float = 0.45  # combined score to keep a pair
     topic_similarity: float = 0.55  # combined score to join two claims' topics
-    max_partners: int = 3  # cross-side partners kept per claim (many-to-many, bounded)
     entity_weight: float = 0.3
     predicate_bonus: float = 0.05
 
@@ -74,31 +73,82 @@ def _entity_overlap(a: set[str], b: set[str], idf: dict[str, float]) -> tuple[fl
     return score, tuple(sorted(shared))
 
 
+def _rescore(claims: list[Claim], i: int, j: int, cos: float, ent_sets: list[set[str]],
+             idf: dict[str, float], config: AlignConfig) -> tuple[float, float, tuple[str, ...]]:
+    overlap, shared = _entity_overlap(ent_sets[i], ent_sets[j], idf)
+    same_pred = bool(set(claims[i].frame.predicates) & set(claims[j].frame.predicates))
+    combined = (1 - config.entity_weight) * cos + config.entity_weight * overlap + config.predicate_bonus * same_pred
+    return combined, cos, shared
+
+
 def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str],
                  config: AlignConfig = AlignConfig()) -> Alignment:
+    """Cross-side pairs from one index per side (each claim's k nearest claims of every
+    other party), topics from one index over all claims."""
     n = len(claims)
     if n < 2:
         return Alignment(pairs=[], topic_of={c.id: f"t{i}" for i, c in enumerate(claims)},
                          topic_names={f"t{i}": _name_topic([c]) for i, c in enumerate(claims)})
-    labels, sims = nearest_neighbours(vectors, config.top_k)
     ent_sets, idf = _entity_sets(claims)
-    party_set = set(parties)
     candidates: dict[tuple[int, int], tuple[float, float, tuple[str, ...]]] = {}
+
+    def consider(i: int, j: int, cos: float) -> None:
+        key = (min(i, j), max(i, j))
+        if i != j and j >= 0 and key not in candidates:
+            candidates[key] = _rescore(claims, key[0], key[1], float(cos), ent_sets, idf, config)
+
+    labels, sims = nearest_neighbours(vectors, config.top_k)
     for i in range(n):
         for j, cos in zip(labels[i], sims[i]):
-            j = int(j)
-            if j == i or j < 0:
-                continue
-            key = (min(i, j), max(i, j))
-            if key in candidates:
-                continue
-            overlap, shared = _entity_overlap(ent_sets[i], ent_sets[j], idf)
-            same_pred = bool(set(claims[i].frame.predicates) & set(claims[j].frame.predicates))
-            combined = ((1 - config.entity_weight) * float(cos) + config.entity_weight * overlap
-                        + config.predicate_bonus * same_pred)
-            candidates[key] = (combined, float(cos), shared)
+            consider(i, int(j), cos)
 
-    # topics: union-find over strong pairs, any sides, with a size cap
+    # per-side indexes: every claim's nearest claims on each other side, and how close
+    # the other side ever comes to it (for omissions)
+    party_set = set(parties)
+    members = {side: [i for i, c in enumerate(claims) if c.side == side] for side in parties}
+    best_other: dict[str, dict[str, float]] = defaultdict(dict)
+    for side, idx in members.items():
+        if not idx:
+            continue
+        queries = [i for i, c in enumerate(claims) if c.side in party_set and c.side != side]
+        if not queries:
+            continue
+        nn, nn_sims = _query_side(vectors, idx, queries, config.top_k)
+        for qi, row, row_sims in zip(queries, nn, nn_sims):
+            for j, cos in zip(row, row_sims):
+                consider(qi, int(j), cos)
+                combined = candidates[(min(qi, int(j)), max(qi, int(j)))][0]
+                best_other[claims[qi].id][side] = max(best_other[claims[qi].id].get(side, 0.0), combined)
+
+    topic_of, topic_names = _topics(claims, candidates, idf, config)
+    pairs: list[AlignedPair] = []
+    for (i, j), (combined, cos, shared) in sorted(candidates.items(), key=lambda kv: -kv[1][0]):
+        a, b = claims[i], claims[j]
+        if a.side == b.side or a.side not in party_set or b.side not in party_set:
+            continue
+        if combined < config.min_similarity:
+            continue
+        pairs.append(AlignedPair(a=a.id, b=b.id, similarity=round(combined, 4), shared_entities=shared,
+                                 topic=topic_of[a.id]))
+    return Alignment(pairs=pairs, topic_of=topic_of, topic_names=topic_names, best_other=dict(best_other))
+
+
+def _query_side(vectors: np.ndarray, idx: list[int], queries: list[int], k: int) -> tuple[list[list[int]], list[list[float]]]:
+    import hnswlib
+
+    k = min(k, len(idx))
+    index = hnswlib.Index(space="ip", dim=vectors.shape[1])
+    index.init_index(max_elements=len(idx), ef_construction=200, M=16, random_seed=13)
+    index.set_num_threads(1)
+    index.add_items(vectors[idx], np.asarray(idx))
+    index.set_ef(max(64, 2 * k))
+    labels, distances = index.knn_query(vectors[queries], k=k)
+    return labels.tolist(), (1.0 - distances).tolist()
+
+
+def _topics(claims: list[Claim], candidates, idf: dict[str, float], config: AlignConfig):
+    """Union-find over strong pairs of any sides, capped so one subject cannot swallow the case."""
+    n = len(claims)
     parent = list(range(n))
     size = [1] * n
     cap = max(8, n // 6)
@@ -121,32 +171,12 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
         groups[find(i)].append(i)
     topic_of: dict[str, str] = {}
     topic_names: dict[str, str] = {}
-    for t, (_, members) in enumerate(sorted(groups.items(), key=lambda g: min(g[1]))):
+    for t, (_, group) in enumerate(sorted(groups.items(), key=lambda g: min(g[1]))):
         tid = f"t{t}"
-        for i in members:
+        for i in group:
             topic_of[claims[i].id] = tid
-        topic_names[tid] = _name_topic([claims[i] for i in members], idf)
-
-    # cross-side pairs between parties, at most max_partners per claim
-    pairs: list[AlignedPair] = []
-    partners: Counter[int] = Counter()
-    best_other: dict[str, dict[str, float]] = defaultdict(dict)
-    for (i, j), (combined, cos, shared) in sorted(candidates.items(), key=lambda kv: -kv[1][0]):
-        a, b = claims[i], claims[j]
-        if a.side == b.side or a.side not in party_set or b.side not in party_set:
-            continue
-        best_other[a.id][b.side] = max(best_other[a.id].get(b.side, 0.0), combined)
-        best_other[b.id][a.side] = max(best_other[b.id].get(a.side, 0.0), combined)
-        if combined < config.min_similarity:
-            continue
-        if partners[i] >= config.max_partners or partners[j] >= config.max_partners:
-            continue
-        partners[i] += 1
-        partners[j] += 1
-        topic = topic_of[a.id] if topic_of[a.id] == topic_of[b.id] else topic_of[a.id]
-        pairs.append(AlignedPair(a=a.id, b=b.id, similarity=round(combined, 4), shared_entities=shared,
-                                 topic=topic))
-    return Alignment(pairs=pairs, topic_of=topic_of, topic_names=topic_names, best_other=dict(best_other))
+        topic_names[tid] = _name_topic([claims[i] for i in group], idf)
+    return topic_of, topic_names
 
 
 _STOP = set("""a an the this that these those it its they them their we our us i me my you your he him his she her
@@ -173,8 +203,8 @@ def _name_topic(members: list[Claim], idf: dict[str, float] | None = None) -> st
             surface[e.canonical][re.sub(r"^the\s+", "", e.text, flags=re.I)] += 1
     words: Counter[str] = Counter()
     for c in members:
-        for w in set(re.findall(r"[a-z][a-z\-]{3,}", c.text.lower())):
-            if w not in _STOP:
+        for w in set(re.findall(r"[a-z][a-z\-'’]{3,}", c.text.lower())):
+            if w not in _STOP and "'" not in w and "’" not in w:
                 words[w] += 1
     parts = [surface[cid].most_common(1)[0][0] for cid, _ in ents.most_common(2)]
     taken = " ".join(parts).lower()

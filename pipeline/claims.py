@@ -182,8 +182,8 @@ def _make_claim(case: CaseSpec, document: Document, index: int, span: Span, bloc
     side = resolver.side_of(claimer) if not party_document else doc_side
     reported, cue = False, None
     source_text = None
-    attribution = span._.attribution if Span.has_extension("attribution") else None
-    if attribution is not None and attribution.source is not None:
+    attribution = _speaker_attribution(span, resolver)
+    if attribution is not None:
         source_text = re.sub(r"[’']s$", "", attribution.source.text.strip())
         cue = attribution.cue.text if attribution.cue is not None else None
         if not party_document:
@@ -215,6 +215,34 @@ def _make_claim(case: CaseSpec, document: Document, index: int, span: Span, bloc
                                  "start": block_start + attribution.source.start_char,
                                  "end": block_start + attribution.source.end_char})
     return claim
+
+
+_HUMAN_NOUNS = re.compile(r"\b(officials?|spokes(?:man|woman|person)|ministers?|ministry|president|secretary|"
+                          r"chairman|leader|government|administration|reporters?|diplomats?|envoy|agency|"
+                          r"media|negotiators?|aides?|analysts?|experts?|watchers|sources?|side)\b", re.I)
+
+
+def _speaker_attribution(span: Span, resolver: SideResolver):
+    """The reported-speech attribution covering ``span`` whose source can speak.
+
+    The extractor also fires on verbs like "signaled" or "appears" with sources such
+    as "that" or "It"; a claimer must be a named party, an entity, or a human noun.
+    """
+    if not Doc.has_extension("attributions") or not span.doc._.attributions:
+        return None
+    best, best_overlap = None, 0
+    for attribution in span.doc._.attributions:
+        source = attribution.source
+        if source is None:
+            continue
+        named = any(e.label_ in _PARTY_LABELS for e in source.ents) or resolver.side_of(source.text) is not None
+        if not (named or _HUMAN_NOUNS.search(source.text)):
+            continue
+        content = attribution.content
+        overlap = min(content.end_char, span.end_char) - max(content.start_char, span.start_char)
+        if overlap > best_overlap:
+            best, best_overlap = attribution, overlap
+    return best
 
 
 def _side_of_entity(value: str | None, resolver: SideResolver) -> str | None:

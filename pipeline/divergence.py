@@ -41,6 +41,7 @@ class DivergenceConfig:
     omission_max_similarity: float = 0.42  # best match on the other side below this -> unaddressed
     omission_min_claim_score: float = 0.6
     max_omissions_ratio: float = 0.08  # of the case's party claims
+    max_flags_per_claim: int = 3  # divergences (not agreements) one claim may take part in
 
 
 @dataclass
@@ -170,7 +171,22 @@ def type_pairs(claims: dict[str, Claim], alignment: Alignment, *, scorer: PairSc
         out.append(Divergence(id="", type=ev_type, topic=pair.topic or alignment.topic_of[a.id],
                               claims=[a.id, b.id], sides=[a.side, b.side], score=min(1.0, score),
                               explanation=explanation, evidence=record))
-    return out
+    return _cap_per_claim(out, config.max_flags_per_claim)
+
+
+def _cap_per_claim(divergences: list[Divergence], cap: int) -> list[Divergence]:
+    """Many-to-many, but bounded: each claim keeps its ``cap`` strongest flags of each kind
+    (divergence or agreement), so one sentence repeated by the other side does not flood."""
+    used: dict[tuple[str, bool], int] = {}
+    kept = []
+    for d in sorted(divergences, key=lambda d: -d.score):
+        kind = d.type == "agreement"
+        if any(used.get((c, kind), 0) >= cap for c in d.claims):
+            continue
+        for c in d.claims:
+            used[(c, kind)] = used.get((c, kind), 0) + 1
+        kept.append(d)
+    return kept
 
 
 def _nli(claims: dict[str, Claim], pairs, scorer: PairScorer | None, batch_size: int) -> np.ndarray | None:

@@ -52,10 +52,19 @@ class Errors:
     E092 = "cannot open labels database: {detail}"
     E093 = "labels database not found (review some flags with `divergence review` first, or pass --db)"
     E094 = "no report folders given and none found under {where}"
+    E095 = "cannot export labels: {detail}"
     # E100-E109: event gold files and the event scorer (pipeline.gold, evaluation/event_scorer.py)
     E100 = "event gold file not found"
     E101 = "malformed event gold file: {detail}"
     E102 = "report does not belong to this gold case: {detail}"
+    # E110-E119: batch processing (pipeline.batch, divergence batch)
+    E110 = "no cases found: expected case folders (each with case.toml) or a manifest table (manifest.csv or manifest.jsonl)"
+    E111 = "case id {case_id!r} is also used by {other}; each case in a batch needs its own id"
+    E112 = "analysis failed unexpectedly: {detail}"
+    E113 = "batch input not found"
+    E114 = "invalid batch option: {detail}"
+    E115 = "another batch is writing to this output folder (lock held on {lock})"
+    E116 = "Ray engine unavailable: {detail}"
 
 
 class Warnings:
@@ -100,6 +109,10 @@ class LabelError(DivergenceError):
 
 class EvaluationError(DivergenceError):
     """An evaluation run that cannot be carried out as configured."""
+
+
+class BatchError(DivergenceError):
+    """A batch that cannot start or go on (input, output folder, engine); one bad case is not one."""
 
 
 def _code_of(template: str) -> str:

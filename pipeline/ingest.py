@@ -34,6 +34,8 @@ _PAREN = re.compile(r"\(([^()\n]{1,80})\)")
 _QUESTION_LABELS = {"Q", "QUESTION", "REPORTER", "JOURNALIST", "AUDIENCE MEMBER", "PARTICIPANT"}
 _MODERATOR_LABELS = {"MODERATOR", "INTERPRETER", "OPERATOR", "ANNOUNCER", "MC"}
 BINARY_SNIFF = 8192
+_PREFERRED = ["utf_16", "utf_16_le", "utf_16_be", "cp1252", "latin_1", "iso8859_15", "mac_roman", "cp1250",
+              "iso8859_2", "cp1251", "koi8_r", "euc_kr", "cp949", "big5", "gb18030", "shift_jis"]
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,14 @@ def decode(raw: bytes, *, path: Path, warnings: list[str]) -> tuple[str, str]:
         return _normalise_newlines(text), "utf-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(raw).best()
-    if best is None:
+    results = list(from_bytes(raw))
+    if not results:
         raise CaseError(Errors.E008, path=path)
+    # Single-byte code pages often decode equally cleanly; among the cleanest, prefer
+    # the Western ones that English-language transcripts are overwhelmingly saved in.
+    least = min(r.chaos for r in results)
+    clean = [r for r in results if r.chaos <= least + 0.1]
+    best = min(clean, key=lambda r: _PREFERRED.index(r.encoding) if r.encoding in _PREFERRED else len(_PREFERRED))
     text = str(best)
     if _control_ratio(text) > 0.05:
         raise CaseError(Errors.E008, path=path)

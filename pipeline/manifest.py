@@ -81,7 +81,8 @@ def load_manifest(case_dir: str | Path) -> CaseSpec:
         if doc.id in seen:
             raise CaseError(Errors.E005, path=path, doc_id=doc.id)
         seen.add(doc.id)
-    parties = {d.side for d in case.documents if d.side.lower() not in NON_PARTY_SIDES}
+    # sides declared in [sides] count: an analyst's note alone can report two parties
+    parties = set(case.sides) | {d.side for d in case.documents if d.side.lower() not in NON_PARTY_SIDES}
     if len(parties) < 2:
         raise CaseError(Errors.E006, path=path, sides=sorted(parties) or "none")
 

@@ -1,0 +1,586 @@
+"""Render a report (CONTRACTS §3) as one self-contained HTML page.
+
+The page is what a reviewer reads, often offline and from an e-mail attachment, so it
+carries its own CSS, JS and SVG and makes no external request. The report is turned
+into a small view model here (sorting, counts, highlighting) and laid out by the Jinja2
+template ``templates/report.html.j2`` with autoescaping on: transcripts are untrusted
+text, and a ``<script>`` in a speech must show as words on the page.
+
+Entity highlighting follows displaCy's look (its markup classes and label colours) but
+is built here rather than by ``spacy.displacy.render``: a quoted claim carries two
+overlapping layers, entities and the words that differ from the other side, which
+displaCy's entity renderer cannot nest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup, escape
+
+from .schema import DIVERGENCE_TYPES
+
+TEMPLATE_NAME = "report.html.j2"
+
+TYPE_LABELS = {
+    "contradiction": "Contradiction",
+    "quantity": "Quantity",
+    "scope": "Scope",
+    "added_condition": "Added condition",
+    "attribution": "Attribution",
+    "omission": "Omission",
+    "agreement": "Agreement",
+}
+# Badge colours: red for what cannot both be true, green for agreement, distinct hues between.
+TYPE_COLORS = {
+    "contradiction": "#b3261e",
+    "quantity": "#7b3fa0",
+    "scope": "#c25e00",
+    "added_condition": "#00796b",
+    "attribution": "#3949ab",
+    "omission": "#6d4c41",
+    "agreement": "#2e7d32",
+}
+SIDE_COLORS = ("#1f5fa8", "#a83232", "#2e7d32", "#8a5a00", "#6a3d9a", "#00796b")
+# Extra entity colours for labels displaCy has no colour for (gazetteer labels).
+_EXTRA_ENTITY_COLORS = ("#f4c7c3", "#c9e4ff", "#d7f5c4", "#ffe0b2", "#e1d5f5", "#cfeee9", "#f8d8ea")
+_DEFAULT_TOPIC = "Other"
+_FUNCTION_WORDS = frozenset("""
+a an the this that these those it its it's they them their theirs we us our ours i me my you your he him his
+she her hers of in on at to for from by with as into onto about over than then so and or but if while
+is are was were be been being am do does did has have had having will would shall should can could may
+might must which who whom whose what there here also just very really said says say
+""".split())
+_WORD = re.compile(r"\w+(?:['’.\-]\w+)*")
+
+
+# --- view model ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    id: str
+    side: str
+    side_color: str
+    claimer: str
+    speaker: str | None
+    reported: bool
+    cue: str | None
+    doc_id: str
+    doc_date: str | None
+    html: Markup
+    missing: bool = False
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    side: str
+    side_color: str
+    claims: list[ClaimView]
+    absent_note: str | None = None  # omissions: "no counterpart in DPRK's documents"
+
+
+@dataclass(frozen=True)
+class DivergenceView:
+    id: str
+    type: str
+    type_label: str
+    type_color: str
+    topic: str
+    score: float
+    explanation: str
+    sides: list[str]
+    columns: list[ColumnView]
+    probs: list[tuple[str, float]]
+    review: str | None
+    review_kind: str | None
+    review_title: str | None
+
+
+@dataclass
+class TopicView:
+    anchor: str
+    name: str
+    flagged: list[DivergenceView] = field(default_factory=list)
+    agreements: list[DivergenceView] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def top_score(self) -> float:
+        return max((d.score for d in self.flagged), default=-1.0)
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """One speaker turn (or stretch of unlabelled text) of a document in the appendix."""
+
+    label: str | None
+    role: str
+    html: Markup
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    id: str
+    side: str
+    side_color: str
+    speaker: str | None
+    date: str | None
+    source: str | None
+    source_href: str | None
+    path: str | None
+    blocks: list[BlockView]
+    has_text: bool
+
+
+# --- public API ------------------------------------------------------------------------
+
+
+def render_report_html(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The report page for a report dict (CONTRACTS §3 plus the pipeline's extensions).
+
+    ``reviews`` maps divergence ids to a reviewer's decision
+    (``{"decision", "type", "reviewer", "time"}``), shown as a badge on the flag.
+    """
+    view = build_view(report, reviews=reviews or {})
+    return _environment().get_template(TEMPLATE_NAME).render(**view)
+
+
+def write_report_html(path: str | Path, report: Mapping[str, Any], *,
+                      reviews: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """Render and write the page atomically (temp file in the same folder, then replace)."""
+    path = Path(path)
+    page = render_report_html(report, reviews=reviews)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def build_view(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Everything the template needs, computed from the report (counts are never trusted from it)."""
+    documents = list(report.get("documents") or [])
+    claims = {str(c.get("id")): c for c in report.get("claims") or []}
+    divergences = list(report.get("divergences") or [])
+    docs_by_id = {str(d.get("id")): d for d in documents}
+
+    side_colors = _side_colors(documents, claims.values(), divergences)
+    entity_colors = _EntityColors()
+    parties = [s for s in side_colors if any(d.get("side") == s for d in documents)] or list(side_colors)
+
+    # Topics are ids ("t3") named in the report's "topics" table, or names already.
+    topic_names = {str(k): str(v) for k, v in (report.get("topics") or {}).items()} \
+        if isinstance(report.get("topics"), Mapping) else {}
+    views = [
+        _divergence_view(d, claims=claims, docs=docs_by_id, side_colors=side_colors, parties=parties,
+                         entity_colors=entity_colors, review=reviews.get(str(d.get("id"))),
+                         topic_names=topic_names)
+        for d in divergences
+    ]
+    views.sort(key=lambda v: -v.score)
+
+    topics: dict[str, TopicView] = {}
+    for v in views:
+        topic = topics.setdefault(v.topic, TopicView(anchor=f"topic-{len(topics) + 1}", name=v.topic))
+        (topic.agreements if v.type == "agreement" else topic.flagged).append(v)
+        topic.counts[v.type] += 1
+    # The topic holding the most confident flag comes first, topics with agreements only last.
+    ordered_topics = sorted(topics.values(), key=lambda t: (-t.top_score, t.name.lower()))
+
+    type_counts = Counter(v.type for v in views)
+    known = [t for t in DIVERGENCE_TYPES if type_counts[t]] + sorted(t for t in type_counts if t not in TYPE_LABELS)
+    type_rows = [{"type": t, "label": _type_label(t), "color": _type_color(t), "count": type_counts[t]} for t in known]
+    flagged = [v for v in views if v.type != "agreement"]
+    reviewed = sum(1 for v in views if v.review)
+
+    case = dict(report.get("case") or {})
+    return {
+        "case": {"id": case.get("id") or "", "title": case.get("title") or case.get("id") or "Divergence report",
+                 "date": case.get("date")},
+        "schema_version": report.get("schema_version"),
+        "documents": [_document_view(d, claims=claims, side_colors=side_colors) for d in documents],
+        "topics": ordered_topics,
+        "type_rows": type_rows,
+        "type_chart": _bar_chart(type_rows),
+        "total": len(views),
+        "flagged_total": len(flagged),
+        "agreement_total": type_counts["agreement"],
+        "reviewed_total": reviewed,
+        "top": flagged[:5],
+        "sides": [{"name": s, "color": c} for s, c in side_colors.items()],
+        "warnings": [str(w) for w in report.get("warnings") or []],
+        "config": _flat_config(report.get("config")),
+        "type_colors": {t: _type_color(t) for t in type_counts},
+    }
+
+
+# --- highlighting ----------------------------------------------------------------------
+
+
+def word_diff(a: str, b: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Character spans of the content words that differ between two claims (difflib on words).
+
+    Function words and punctuation are never marked: "the" and commas differing between two
+    paraphrases is noise, "entirety" vs "part" is the point. (spaCy's stop list is not used:
+    it holds "all", "part", "only", "never", "five", exactly the words a divergence turns on.)
+    """
+    ta, tb = list(_WORD.finditer(a)), list(_WORD.finditer(b))
+    matcher = difflib.SequenceMatcher(None, [m.group().lower() for m in ta], [m.group().lower() for m in tb],
+                                      autojunk=False)
+    # A word that only moved ("lifted the sanctions" / "the sanctions lifted") is no difference.
+    stems_a, stems_b = {_stem(m.group()) for m in ta}, {_stem(m.group()) for m in tb}
+    marks_a: list[tuple[int, int]] = []
+    marks_b: list[tuple[int, int]] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        marks_a += [m.span() for m in ta[i1:i2] if _content(m.group()) and _stem(m.group()) not in stems_b]
+        marks_b += [m.span() for m in tb[j1:j2] if _content(m.group()) and _stem(m.group()) not in stems_a]
+    return _join_adjacent(marks_a, a), _join_adjacent(marks_b, b)
+
+
+def _content(word: str) -> bool:
+    return word.lower() not in _FUNCTION_WORDS
+
+
+def _stem(word: str) -> str:
+    """Crude suffix stripping, enough to see "lifting" and "lifted" as one word."""
+    w = word.lower()
+    for suffix in ("ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)]
+    return w
+
+
+def highlight(text: str, *, entities: Sequence[tuple[int, int, str, str]] = (),
+              marks: Sequence[tuple[int, int]] = (), colors: "_EntityColors | None" = None) -> Markup:
+    """Escaped HTML of ``text`` with entities (``(start, end, label, canonical)``) in displaCy's
+    style and ``marks`` (the differing words) as ``<mark class="diff">``; spans are relative to
+    ``text``. Overlapping entities keep the first; marks may cross entity edges."""
+    colors = colors or _EntityColors()
+    n = len(text)
+    ents: list[tuple[int, int, str, str]] = []
+    for start, end, label, canonical in sorted(entities, key=lambda e: (e[0], -e[1])):
+        if 0 <= start < end <= n and (not ents or start >= ents[-1][1]):
+            ents.append((start, end, label, canonical))
+    spans = _merge([(max(0, s), min(n, e)) for s, e in marks if min(n, e) > max(0, s)])
+    cuts = sorted({0, n, *(p for e in ents for p in e[:2]), *(p for s in spans for p in s)})
+
+    out: list[str] = []
+    ei = mi = 0
+    for start, end in zip(cuts, cuts[1:]):
+        while ei < len(ents) and ents[ei][1] <= start:
+            ei += 1
+        while mi < len(spans) and spans[mi][1] <= start:
+            mi += 1
+        ent = ents[ei] if ei < len(ents) and ents[ei][0] <= start else None
+        if ent and ent[0] == start:
+            title = f' title="{escape(ent[3])}"' if ent[3] and ent[3] != text[ent[0]:ent[1]] else ""
+            out.append(f'<mark class="entity" style="background: {colors[ent[2]]}"{title}>')
+        piece = str(escape(text[start:end]))
+        if mi < len(spans) and spans[mi][0] <= start:
+            piece = f'<mark class="diff">{piece}</mark>'
+        out.append(piece)
+        if ent and ent[1] == end:
+            out.append(f'<span class="entity-label">{escape(ent[2])}</span></mark>')
+    return Markup("".join(out))
+
+
+class _EntityColors:
+    """displaCy's label colours, plus stable extra colours for labels it does not know."""
+
+    def __init__(self) -> None:
+        from spacy.displacy.render import DEFAULT_LABEL_COLORS
+
+        self._colors = dict(DEFAULT_LABEL_COLORS)
+
+    def __getitem__(self, label: str) -> str:
+        if label not in self._colors:
+            self._colors[label] = _EXTRA_ENTITY_COLORS[zlib.crc32(label.encode()) % len(_EXTRA_ENTITY_COLORS)]
+        return self._colors[label]
+
+
+# --- pieces of the view ----------------------------------------------------------------
+
+
+def _divergence_view(d: Mapping[str, Any], *, claims: Mapping[str, Mapping[str, Any]], docs: Mapping[str, Any],
+                     side_colors: Mapping[str, str], parties: Sequence[str], entity_colors: _EntityColors,
+                     review: Mapping[str, Any] | None, topic_names: Mapping[str, str]) -> DivergenceView:
+    dtype = str(d.get("type") or "unknown")
+    claim_ids = [str(c) for c in d.get("claims") or []]
+    evidence = d.get("evidence") or {}
+    highlights = evidence.get("highlights") or {}
+    found = [claims[c] for c in claim_ids if c in claims]
+
+    marks: dict[str, list[tuple[int, int]]] = {}
+    if highlights:
+        for cid, spans in highlights.items():
+            marks[str(cid)] = [(int(s), int(e)) for s, e in spans]
+    elif len(found) == 2 and dtype != "agreement":
+        marks[str(found[0]["id"])], marks[str(found[1]["id"])] = word_diff(str(found[0].get("text") or ""),
+                                                                        str(found[1].get("text") or ""))
+
+    claim_views = [_claim_view(cid, claims.get(cid), docs=docs, side_colors=side_colors,
+                               marks=marks.get(cid, []), entity_colors=entity_colors) for cid in claim_ids]
+    sides = [str(s) for s in d.get("sides") or []] or list(dict.fromkeys(c.side for c in claim_views))
+    order = list(dict.fromkeys([*sides, *(c.side for c in claim_views)]))
+    columns = [ColumnView(side=s, side_color=side_colors.get(s, "#555"),
+                          claims=[c for c in claim_views if c.side == s]) for s in order]
+    columns = [c for c in columns if c.claims]
+    if dtype == "omission":
+        asserted = {c.side for c in claim_views}
+        others = [s for s in sides if s not in asserted] or [s for s in parties if s not in asserted]
+        if others:
+            note = "no counterpart in " + " or ".join(f"{s}'s" for s in others) + " documents"
+            columns.append(ColumnView(side=others[0], side_color=side_colors.get(others[0], "#555"), claims=[],
+                                      absent_note=note))
+
+    probs = sorted(((str(k), float(v)) for k, v in (evidence.get("probs") or {}).items()), key=lambda kv: -kv[1])
+    badge, kind, title = review_badge(review)
+    return DivergenceView(
+        id=str(d.get("id")), type=dtype, type_label=_type_label(dtype), type_color=_type_color(dtype),
+        topic=topic_names.get(str(d.get("topic")), str(d.get("topic") or "")) or _DEFAULT_TOPIC, score=_score(d.get("score")),
+        explanation=str(d.get("explanation") or ""), sides=sides, columns=columns, probs=probs[:4],
+        review=badge, review_kind=kind, review_title=title,
+    )
+
+
+def _claim_view(cid: str, claim: Mapping[str, Any] | None, *, docs: Mapping[str, Any], side_colors: Mapping[str, str],
+                marks: Sequence[tuple[int, int]], entity_colors: _EntityColors) -> ClaimView:
+    if claim is None:
+        return ClaimView(id=cid, side="?", side_color="#555", claimer="", speaker=None, reported=False, cue=None,
+                         doc_id="", doc_date=None, html=Markup(f"<em>claim {escape(cid)} is missing from the report</em>"),
+                         missing=True)
+    text = str(claim.get("text") or "")
+    offset = int(claim.get("start") or 0)
+    ents = []
+    for e in claim.get("entities") or []:
+        start, end = int(e.get("start", -1)) - offset, int(e.get("end", -1)) - offset
+        # Offsets are into the document; tolerate reports that give them relative to the claim.
+        if text[max(start, 0):max(end, 0)] != e.get("text") and text[int(e.get("start", 0)):int(e.get("end", 0))] == e.get("text"):
+            start, end = int(e["start"]), int(e["end"])
+        ents.append((start, end, str(e.get("label") or "ENT"), str(e.get("canonical") or "")))
+    doc = docs.get(str(claim.get("doc_id"))) or {}
+    side = str(claim.get("side") or doc.get("side") or "?")
+    return ClaimView(
+        id=cid, side=side, side_color=side_colors.get(side, "#555"),
+        claimer=str(claim.get("claimer") or claim.get("speaker") or doc.get("speaker") or "unknown speaker"),
+        speaker=claim.get("speaker"), reported=bool(claim.get("reported")), cue=claim.get("cue"),
+        doc_id=str(claim.get("doc_id") or ""), doc_date=doc.get("date"),
+        html=highlight(text, entities=ents, marks=marks, colors=entity_colors),
+    )
+
+
+def review_badge(review: Mapping[str, Any] | None) -> tuple[str | None, str | None, str | None]:
+    """("accepted by X" | "corrected to scope by X" | "rejected by X", kind, tooltip) for a review."""
+    if not review:
+        return None, None, None
+    decision = str(review.get("decision") or "").lower()
+    who = str(review.get("reviewer") or "a reviewer")
+    when = review.get("time")
+    title = f"reviewed {when}" if when else None
+    if decision.startswith("accept"):
+        return f"accepted by {who}", "accepted", title
+    if decision.startswith("reject"):
+        return f"rejected by {who}", "rejected", title
+    if decision.startswith("correct") or decision.startswith("relabel"):
+        new = str(review.get("type") or "?")
+        return f"corrected to {_type_label(new).lower()} by {who}", "corrected", title
+    return f"{decision or 'reviewed'} by {who}", "other", title
+
+
+def _document_view(doc: Mapping[str, Any], *, claims: Mapping[str, Mapping[str, Any]],
+                   side_colors: Mapping[str, str]) -> DocumentView:
+    doc_id = str(doc.get("id"))
+    own = sorted((c for c in claims.values() if str(c.get("doc_id")) == doc_id),
+                 key=lambda c: (int(c.get("start") or 0), -int(c.get("end") or 0)))
+    text = doc.get("text")
+    source = doc.get("source")
+    side = str(doc.get("side") or "?")
+    if isinstance(text, str):
+        blocks = _document_blocks(text, doc.get("turns") or [], own, default_speaker=doc.get("speaker"))
+    else:  # the report left the text out: still give every claim its anchor
+        blocks = [BlockView(label=c.get("speaker") or c.get("claimer"), role="statement",
+                            html=Markup(f'<span class="claim-src" id="src-{escape(c["id"])}">{escape(c.get("text") or "")}</span>'))
+                  for c in own]
+    return DocumentView(id=doc_id, side=side, side_color=side_colors.get(side, "#555"), speaker=doc.get("speaker"),
+                        date=doc.get("date"), source=source, source_href=_safe_href(source), path=doc.get("path"),
+                        blocks=blocks, has_text=isinstance(text, str))
+
+
+def _document_blocks(text: str, turns: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], *,
+                     default_speaker: str | None) -> list[BlockView]:
+    """The document as speaker turns, each claim wrapped in ``<span id="src-<claim id>">``.
+
+    A claim outside every turn (labels, headings) gets a block of its own so that every
+    claim link lands somewhere.
+    """
+    regions = [(int(t.get("start", 0)), int(t.get("end", 0)), t) for t in turns if int(t.get("end", 0)) > int(t.get("start", 0))]
+    regions.sort(key=lambda r: r[0])
+    if not regions:
+        regions = [(0, len(text), {"speaker": default_speaker, "role": "statement"})]
+    placed: dict[int, list[Mapping[str, Any]]] = {i: [] for i in range(len(regions))}
+    orphans: list[Mapping[str, Any]] = []
+    for claim in claims:
+        cs, ce = int(claim.get("start") or 0), int(claim.get("end") or 0)
+        best, overlap = None, 0
+        for i, (rs, re_, _) in enumerate(regions):
+            o = min(ce, re_) - max(cs, rs)
+            if o > overlap:
+                best, overlap = i, o
+        (placed[best].append(claim) if best is not None else orphans.append(claim))
+    for claim in orphans:
+        cs, ce = int(claim.get("start") or 0), int(claim.get("end") or 0)
+        regions.append((cs, max(ce, cs), {"role": "narration"}))
+        placed[len(regions) - 1] = [claim]
+    order = sorted(range(len(regions)), key=lambda i: regions[i][0])
+
+    blocks = []
+    for i in order:
+        start, end, turn = regions[i]
+        role = str(turn.get("role") or "statement")
+        label = None if role == "stage" else (turn.get("label") or turn.get("speaker"))
+        if role == "question" and not label:
+            label = "Q"
+        blocks.append(BlockView(label=label, role=role, html=_anchored(text, start, end, placed[i])))
+    return blocks
+
+
+def _anchored(text: str, start: int, end: int, claims: Sequence[Mapping[str, Any]]) -> Markup:
+    """Escaped ``text[start:end]`` with each claim span wrapped in its anchor.
+
+    Claims that cross another (rare: reported speech inside a longer claim) get an empty
+    anchor at their start instead, so links still land on the right place.
+    """
+    wrap: list[tuple[int, int, str]] = []
+    points: list[tuple[int, str]] = []
+    for c in claims:
+        cs, ce = max(start, int(c.get("start") or 0)), min(end, int(c.get("end") or 0))
+        cid = str(c.get("id"))
+        if ce > cs and (not wrap or cs >= wrap[-1][1]):
+            wrap.append((cs, ce, cid))
+        else:
+            points.append((min(max(cs, start), end), cid))
+
+    def anchor(cid: str) -> str:
+        return f'<span class="claim-src anchor-only" id="src-{escape(cid)}"></span>'
+
+    def plain(lo: int, hi: int, anchors: Sequence[tuple[int, str]]) -> str:
+        pieces, cur = [], lo
+        for p, cid in anchors:
+            pieces += [str(escape(text[cur:p])), anchor(cid)]
+            cur = p
+        return "".join(pieces) + str(escape(text[cur:hi]))
+
+    points.sort()
+    out: list[str] = []
+    pos = start
+    for ws, we, cid in wrap:
+        out.append(plain(pos, ws, [pt for pt in points if pos <= pt[0] < ws]))
+        inner = plain(ws, we, [pt for pt in points if ws <= pt[0] < we])
+        out.append(f'<span class="claim-src" id="src-{escape(cid)}">{inner}</span>')
+        pos = we
+    out.append(plain(pos, end, [pt for pt in points if pt[0] >= pos]))
+    return Markup("".join(out))
+
+
+def _side_colors(documents: Iterable[Mapping[str, Any]], claims: Iterable[Mapping[str, Any]],
+                 divergences: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    names: list[str] = []
+    for d in documents:
+        names.append(str(d.get("side") or "?"))
+    names += [str(c.get("side")) for c in claims if c.get("side")]
+    names += [str(s) for d in divergences for s in d.get("sides") or []]
+    return {name: SIDE_COLORS[i % len(SIDE_COLORS)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _bar_chart(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Geometry of the horizontal bar chart of counts by type (drawn as inline SVG)."""
+    label_w, bar_w, row_h = 130, 220, 22
+    peak = max((r["count"] for r in rows), default=0) or 1
+    bars = [{"label": r["label"], "count": r["count"], "color": r["color"], "y": i * row_h,
+             "width": max(2, round(bar_w * r["count"] / peak))} for i, r in enumerate(rows)]
+    return {"bars": bars, "label_w": label_w, "width": label_w + bar_w + 40, "height": max(row_h, len(rows) * row_h),
+            "row_h": row_h}
+
+
+def _flat_config(config: Any) -> list[tuple[str, str]]:
+    if not isinstance(config, Mapping):
+        return []
+    return [(str(k), v if isinstance(v, str) else repr(v)) for k, v in config.items()]
+
+
+def _safe_href(url: Any) -> str | None:
+    """Only web links become links: a ``javascript:`` source must not be clickable."""
+    if not isinstance(url, str):
+        return None
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return None
+    return url.strip() if scheme in {"http", "https"} else None
+
+
+def _join_adjacent(spans: Sequence[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    """Merge marked words separated only by spaces into one mark, so phrases read as one."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if out and not text[out[-1][1]:s].strip():
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(e, out[-1][1]))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _score(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _type_label(t: str) -> str:
+    return TYPE_LABELS.get(t, t.replace("_", " ").capitalize())
+
+
+def _type_color(t: str) -> str:
+    return TYPE_COLORS.get(t, "#546e7a")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pipeline", "templates"),
+        autoescape=True,  # ".j2" is not in select_autoescape's list: switch it on explicitly
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda x: f"{100 * float(x):.0f}%"
+    return env
