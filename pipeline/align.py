@@ -26,9 +26,9 @@ _GENERIC = re.compile(r"^(NUM:|SIDE:)")
 @dataclass(frozen=True)
 class AlignConfig:
     top_k: int = 8
-    min_similarity: float = 0.45  # combined score to keep a pair
-    topic_similarity: float = 0.55  # combined score to join two claims' topics
-    entity_weight: float = 0.3
+    min_similarity: float = 0.35  # combined score to keep a pair
+    topic_similarity: float = 0.6  # combined score to join two claims' topics
+    entity_weight: float = 0.2
     predicate_bonus: float = 0.05
 
 
@@ -77,7 +77,9 @@ def _rescore(claims: list[Claim], i: int, j: int, cos: float, ent_sets: list[set
              idf: dict[str, float], config: AlignConfig) -> tuple[float, float, tuple[str, ...]]:
     overlap, shared = _entity_overlap(ent_sets[i], ent_sets[j], idf)
     same_pred = bool(set(claims[i].frame.predicates) & set(claims[j].frame.predicates))
-    combined = (1 - config.entity_weight) * cos + config.entity_weight * overlap + config.predicate_bonus * same_pred
+    # entities and predicates add to the cosine, never dilute it: paraphrases that
+    # name nothing in common still align
+    combined = cos + config.entity_weight * overlap + config.predicate_bonus * same_pred
     return combined, cos, shared
 
 

@@ -29,7 +29,7 @@ class RunConfig:
     claim_threshold: float = 0.5
     # alignment
     top_k: int = 8
-    min_similarity: float = 0.45
+    min_similarity: float = 0.35
     # documents
     max_doc_mb: float = 50.0
     batch_size: int = 64

@@ -41,7 +41,8 @@ class DivergenceConfig:
     omission_max_similarity: float = 0.42  # best match on the other side below this -> unaddressed
     omission_min_claim_score: float = 0.6
     max_omissions_ratio: float = 0.08  # of the case's party claims
-    max_flags_per_claim: int = 3  # divergences (not agreements) one claim may take part in
+    max_flags_per_claim: int = 2  # divergences (not agreements) one claim may take part in
+    min_score: float = 0.3  # flags below this are dropped as noise
 
 
 @dataclass
@@ -107,14 +108,20 @@ def compare_frames(a: Claim, b: Claim) -> list[_Evidence]:
                                f"{_actor(fb.blame)} per {b.side} ({_quote(bb)})",
                                {a.id: _rel(a, ba), b.id: _rel(b, bb)}))
 
-    # added condition: one side attaches a condition the other does not state
+    # added condition: one side attaches a condition or sequence the other does not state,
+    # or each side attaches a different one
     if bool(fa.condition) != bool(fb.condition):
         cond_claim = a if fa.condition else b
         other = b if cond_claim is a else a
         cues = _cues(cond_claim, "condition")
-        found.append(_Evidence("added_condition", 0.6,
+        found.append(_Evidence("added_condition", 0.6 if _close(a, b) else 0.45,
                                f"added condition: {cond_claim.side} adds {_quote(cues)}; {other.side} states none",
                                {cond_claim.id: _rel(cond_claim, cues)}))
+    elif fa.condition and fb.condition and fa.condition.lower() != fb.condition.lower():
+        ca, cb = _cues(a, "condition"), _cues(b, "condition")
+        found.append(_Evidence("added_condition", 0.5,
+                               f"added condition: {a.side} sets {_quote(ca)}, {b.side} sets {_quote(cb)}",
+                               {a.id: _rel(a, ca), b.id: _rel(b, cb)}))
 
     # polarity: the same predicate asserted by one side and denied by the other
     flipped = sorted((set(fa.negated) ^ set(fb.negated)) & set(fa.predicates) & set(fb.predicates))
@@ -125,6 +132,12 @@ def compare_frames(a: Claim, b: Claim) -> list[_Evidence]:
                                f"contradiction: {neg.side} denies '{flipped[0].replace('_', ' ')}' ({_quote(cues)})",
                                {neg.id: _rel(neg, cues)}))
     return sorted(found, key=lambda e: -e.strength)
+
+
+def _close(a: Claim, b: Claim) -> bool:
+    """Whether two claims share a predicate or a specific entity: "the same thing" for a one-sided slot."""
+    shared_entities = {e.canonical for e in a.entities} & {e.canonical for e in b.entities}
+    return bool(set(a.frame.predicates) & set(b.frame.predicates)) and bool(shared_entities)
 
 
 def _actor(token: str) -> str:
@@ -139,7 +152,7 @@ def type_pairs(claims: dict[str, Claim], alignment: Alignment, *, scorer: PairSc
     for n, pair in enumerate(pairs):
         a, b = claims[pair.a], claims[pair.b]
         p = dict(zip(NLI_LABELS, probs[n])) if probs is not None else None
-        sim_factor = 0.6 + 0.4 * min(1.0, pair.similarity / 0.8)
+        sim_factor = 0.5 + 0.5 * min(1.0, pair.similarity / 0.8)
         salience = 0.7 + 0.3 * (a.score + b.score) / 2
         evidence = compare_frames(a, b)
         if evidence:
@@ -171,7 +184,7 @@ def type_pairs(claims: dict[str, Claim], alignment: Alignment, *, scorer: PairSc
         out.append(Divergence(id="", type=ev_type, topic=pair.topic or alignment.topic_of[a.id],
                               claims=[a.id, b.id], sides=[a.side, b.side], score=min(1.0, score),
                               explanation=explanation, evidence=record))
-    return _cap_per_claim(out, config.max_flags_per_claim)
+    return _cap_per_claim([d for d in out if d.score >= config.min_score], config.max_flags_per_claim)
 
 
 def _cap_per_claim(divergences: list[Divergence], cap: int) -> list[Divergence]:
@@ -225,7 +238,7 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
     for c in claims:
         if c.side not in parties or c.score < config.omission_min_claim_score:
             continue
-        domain = any(e.label in _DOMAIN_LABELS - {"EVENT"} for e in c.entities)
+        domain = any(e.label in _DOMAIN_LABELS for e in c.entities)
         central = domain or (bool(set(c.frame.predicates) & _CENTRAL_PREDICATES)
                              and any(e.label in {"PERSON", "GPE", "ORG", "NORP"} for e in c.entities))
         if not central:

@@ -65,6 +65,7 @@ class Errors:
     E114 = "invalid batch option: {detail}"
     E115 = "another batch is writing to this output folder (lock held on {lock})"
     E116 = "Ray engine unavailable: {detail}"
+    E117 = "batch workers cannot start: {detail}"
 
 
 class Warnings:

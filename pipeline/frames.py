@@ -62,8 +62,11 @@ _NOT_ALL = re.compile(r"\bnot\b[^.,;:]{0,30}?\ball\b", re.I)
 
 _CONDITION_MARKS = {"if", "unless", "provided", "once", "until", "whether"}
 _CONDITION_RE = re.compile(
-    r"\b(in exchange for|in return(?: for)?|on (?:the )?condition(?: that)?|only (?:after|if|when)|"
-    r"as long as|provided that|depends? on|depending on|conditional on|in order for|until)\b", re.I)
+    r"\b(in exchange for|in return(?: for)?|on (?:the )?condition(?: that)?|only (?:after|if|when|then|once)|"
+    r"as long as|provided that|depends? on|depending on|conditional on|in order for|until|unless|"
+    r"(?:^|[,;:] ?)should (?:the|we|they|it|he|she|washington|pyongyang)\b|first [^,;.]{3,60}, (?:and )?(?:only )?then|"
+    r"in stages|step[- ]by[- ]step|phased|simultaneous(?:ly)?|at the same time|in parallel|reciprocal|sequencing)\b",
+    re.I)
 _DEMAND_WORDS = re.compile(r"\b(insist(?:ed|s)?|want(?:ed|s)?|demand(?:ed|s)?|ask(?:ed|s)? for|request(?:ed|s)?)\b", re.I)
 _EXCESS_WORDS = re.compile(r"\b(one more|beyond|everything|entirety|all of|more than|additional|extra)\b", re.I)
 _HEDGES = {"may", "might", "could", "perhaps", "probably", "possibly", "maybe", "likely", "seem",
