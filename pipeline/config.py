@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,6 @@ class RunConfig:
     # documents
     max_doc_mb: float = 50.0
     batch_size: int = 64
-    extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **kwargs: object) -> "RunConfig":
         return replace(self, **{k: v for k, v in kwargs.items() if v is not None})

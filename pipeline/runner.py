@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,11 @@ class Models:
                 warnings.append(warning_text(Warnings.W003, detail=err.problem))
         return cls(config=config, nlp=nlp, encoder=encoder, scorer=scorer, warnings=warnings)
 
+    @classmethod
+    def cached(cls, config: RunConfig) -> "Models":
+        """One ``Models`` per configuration per process (CLI calls in tests, batch workers)."""
+        return _cached_models(config)
+
     def versions(self) -> dict[str, str]:
         import spacy
 
@@ -64,6 +70,11 @@ class Models:
             "encoder": self.encoder.name,
             "classifier": getattr(self.scorer, "version", "none") if self.scorer else "none",
         }
+
+
+@lru_cache(maxsize=2)
+def _cached_models(config: RunConfig) -> Models:
+    return Models.load(config)
 
 
 class _Timer:

@@ -30,7 +30,7 @@ def models(run_config):
     """spaCy + gazetteers + attribution + MiniLM, loaded once for the whole test session."""
     from pipeline.runner import Models
 
-    return Models.load(run_config)
+    return Models.cached(run_config)
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         try:
             case = load_manifest(case_dir)  # fail fast, before loading models
             out_dir = out or Path("reports") / case.id
-            models = Models.load(config)
+            models = Models.cached(config)
             report = analyse_case(case_dir, config=config, models=models, strict=strict)
             path = write_report(report, out_dir)
         except DivergenceError as err:

@@ -1,0 +1,121 @@
+"""Claims: detection, attribution to a claimer and side, entities with canonical ids, frames."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from pipeline.claims import extract_claims
+from pipeline.ingest import read_case
+from pipeline.manifest import load_manifest
+from tests.conftest import HANOI, SHARED, write_case
+
+SIDES = {"US": ["Trump", "President Trump", "Pompeo", "Washington", "the United States"],
+         "DPRK": ["Kim Jong Un", "Chairman Kim", "Ri Yong Ho", "Foreign Minister Ri", "Ri", "Pyongyang", "KCNA"]}
+
+
+def _claims(tmp_path, models, docs, sides=SIDES):
+    case = load_manifest(write_case(tmp_path / "case", docs, sides=sides))
+    documents, errors = read_case(case)
+    assert not errors
+    return extract_claims(case, documents, nlp=models.nlp), documents
+
+
+@pytest.fixture(scope="module")
+def hanoi(models):
+    case = load_manifest(HANOI)
+    documents, _ = read_case(case)
+    return extract_claims(case, documents, nlp=models.nlp), {d.id: d for d in documents}
+
+
+def test_claim_offsets_entities_and_canonical_ids(hanoi):
+    claims, documents = hanoi
+    assert len(claims) > 60
+    for claim in claims:
+        assert documents[claim.doc_id].text[claim.start:claim.end] == claim.text
+        for entity in claim.entities:
+            assert documents[claim.doc_id].text[entity.start:entity.end] == entity.text
+            assert claim.start <= entity.start and entity.end <= claim.end
+            assert entity.canonical
+    canon = {e.text.lower(): e.canonical for c in claims for e in c.entities}
+    # gazetteer ids across documents: the state and its capital, the leader and his title
+    assert canon.get("pyongyang") == canon.get("north korea")
+    assert canon.get("chairman kim") == canon.get("kim jong un") or canon.get("kim") == canon.get("kim jong un")
+
+
+def test_questions_greetings_and_stage_notes_are_not_claims(tmp_path, models):
+    text = ("THE PRESIDENT:  Thank you very much. Good afternoon, everybody. (Laughter.)\n\n"
+            "Q  Mr. President, did they ask for all the sanctions to be lifted?\n\n"
+            "THE PRESIDENT:  They wanted the sanctions lifted in their entirety, and we couldn't do that.\n")
+    claims, _ = _claims(tmp_path, models, {"us.txt": ("us", "US", text),
+                                           "d.txt": ("d", "DPRK", "RI:  We asked for five of the eleven resolutions.\n")})
+    us = [c.text for c in claims if c.doc_id == "us"]
+    assert us == ["They wanted the sanctions lifted in their entirety, and we couldn't do that."]
+
+
+def test_speaker_turns_give_claimer_and_side(hanoi):
+    claims, _ = hanoi
+    by_text = {c.text: c for c in claims}
+    sanctions = next(c for t, c in by_text.items() if "in their entirety" in t and c.doc_id == "us-press-conference")
+    assert sanctions.side == "US" and sanctions.claimer == "Donald J. Trump"
+    five = next(c for t, c in by_text.items() if "five" in t and c.doc_id == "dprk-ri-briefing")
+    assert five.side == "DPRK"
+
+
+@pytest.mark.skipif(not (SHARED / "seeds" / "usip-hanoi-qa.txt").is_file(), reason="../shared/seeds not present")
+def test_seed_analysis_attributes_each_account_to_its_side(tmp_path, models):
+    """The issue's acceptance test: the seed Q&A alone, as an analyst document."""
+    root = tmp_path / "seed"
+    root.mkdir()
+    shutil.copy(SHARED / "seeds" / "usip-hanoi-qa.txt", root / "qa.txt")
+    (root / "case.toml").write_text(
+        'id = "usip-seed"\n[[documents]]\nid = "qa"\nside = "analyst"\nspeaker = "USIP"\npath = "qa.txt"\n'
+        'format = "article"\n[sides.US]\naliases = ["Trump", "President Trump", "Washington"]\n'
+        '[sides.DPRK]\naliases = ["Ri Yong Ho", "Foreign Minister Ri", "Pyongyang", "North Korea"]\n')
+    case = load_manifest(root)
+    documents, _ = read_case(case)
+    claims = extract_claims(case, documents, nlp=models.nlp)
+    entire = next(c for c in claims if "entire sanctions regime" in c.text)
+    assert (entire.side, entire.reported) == ("US", True) and "Trump" in entire.claimer
+    five = next(c for c in claims if "five United Nations Security Council" in c.text)
+    assert five.side == "DPRK" and "Ri" in five.claimer
+
+
+def test_party_speaker_keeps_claims_that_report_the_other_side(tmp_path, models):
+    text = "THE PRESIDENT:  Chairman Kim promised me that there will be no nuclear testing.\n"
+    claims, _ = _claims(tmp_path, models, {"us.txt": ("us", "US", text),
+                                           "d.txt": ("d", "DPRK", "RI:  We offered a written halt to nuclear tests.\n")})
+    claim = next(c for c in claims if c.doc_id == "us")
+    assert claim.side == "US"  # Trump's account of Kim's promise is Trump's claim
+
+
+def test_frames_capture_quantity_scope_condition_and_polarity(tmp_path, models):
+    docs = {
+        "us.txt": ("us", "US", "THE PRESIDENT:  They wanted the sanctions lifted in their entirety.\n\n"
+                               "THE PRESIDENT:  He promised there will be no missile testing.\n"),
+        "d.txt": ("d", "DPRK", "RI:  If the United States lifts part of the sanctions, we will permanently dismantle "
+                               "the Yongbyon facilities.\n\nRI:  We asked for the removal of five of the eleven resolutions.\n\n"
+                               "RI:  We did not ask for all of the sanctions to be lifted.\n"),
+    }
+    claims, _ = _claims(tmp_path, models, docs)
+    frame = {c.text.split()[0] + str(i): c.frame for i, c in enumerate(claims)}
+    entirety, testing, condition, five, not_all = (c.frame for c in claims)
+    assert "all" in entirety.scope and entirety.predicates[:1] == ["demand"]
+    assert "test" in testing.negated
+    assert condition.condition and condition.condition.lower().startswith("if the united states lifts")
+    assert "permanent" in condition.scope
+    assert five.quantities[0]["value"] == 5 and five.quantities[0]["of"] == 11
+    assert "part" in not_all.scope and "all" not in not_all.scope and "demand" in not_all.negated
+    assert frame  # every claim got a frame
+
+
+def test_claim_threshold_is_configurable(tmp_path, models):
+    text = "THE PRESIDENT:  We had a very productive time in Hanoi. They wanted the sanctions lifted in their entirety.\n"
+    docs = {"us.txt": ("us", "US", text), "d.txt": ("d", "DPRK", "RI:  We offered Yongbyon.\n")}
+    case = load_manifest(write_case(tmp_path / "c", docs, sides=SIDES))
+    documents, _ = read_case(case)
+    loose = extract_claims(case, documents, nlp=models.nlp, threshold=0.0)
+    strict = extract_claims(case, documents, nlp=models.nlp, threshold=0.99)
+    assert len(loose) == sum(len(d.sentences) for d in documents)
+    assert strict == []
