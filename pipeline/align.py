@@ -21,6 +21,7 @@ import numpy as np
 from .schema import AlignedPair, Claim
 
 _GENERIC = re.compile(r"^(NUM:|SIDE:)")
+_THING_LABELS = {"SANCTIONS", "FACILITY", "FAC", "WEAPON", "RESOLUTION", "EVENT", "LAW", "PRODUCT"}
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,9 @@ def _name_topic(members: list[Claim], idf: dict[str, float] | None = None) -> st
         for e in {e.canonical: e for e in c.entities}.values():
             if _GENERIC.match(e.canonical) or e.label in {"DATE", "TIME", "ORDINAL"}:
                 continue
-            ents[e.canonical] += idf.get(e.canonical, 1.0)
+            # what is disputed (sanctions, a facility, a test) names a topic better than who
+            weight = 2.0 if e.label in _THING_LABELS else 0.5 if e.label in {"PERSON", "GPE", "NORP"} else 1.0
+            ents[e.canonical] += weight * idf.get(e.canonical, 1.0)
             surface[e.canonical][re.sub(r"^the\s+", "", e.text, flags=re.I)] += 1
     words: Counter[str] = Counter()
     for c in members:
