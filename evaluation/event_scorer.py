@@ -35,6 +35,7 @@ if os.environ.get("DIVERGENCE_ONLINE") != "1":
         os.environ.setdefault(_var, "1")
 
 from pipeline.errors import DivergenceError  # noqa: E402
+from pipeline.io import atomic_write  # noqa: E402
 from pipeline.gold import EventScore, GoldCase, build_case, load_gold, score_report  # noqa: E402
 
 
@@ -80,15 +81,7 @@ def print_score(score: EventScore, *, file=None) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def main(argv: list[str] | None = None) -> int:

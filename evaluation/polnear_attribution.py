@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -35,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from pipeline.io import atomic_write  # noqa: E402
 from pipeline.attribution import (  # noqa: E402
     DEFAULT_CUES_PATH,
     PRF,
@@ -95,7 +94,7 @@ def parse(articles: Sequence[Article], *, model: str, batch_size: int, cache: Pa
     docs = list(nlp.pipe((a.text for a in articles), batch_size=batch_size))
     if cache is not None:
         bin_ = DocBin(docs=docs)
-        _atomic_write_bytes(cache, bin_.to_bytes())
+        atomic_write(cache, bin_.to_bytes())
     return docs
 
 
@@ -190,25 +189,13 @@ def learn(data: Path, *, model: str, batch_size: int, out: Path, cache_dir: Path
     }
     counts = count_frames(articles, docs)
     lexicon = lexicon_from_counts(counts, min_hits=min_hits, min_precision=min_precision, meta=meta)
-    _atomic_write_bytes(out, (json.dumps(lexicon.to_json(), indent=1, ensure_ascii=False) + "\n").encode())
+    atomic_write(out, (json.dumps(lexicon.to_json(), indent=1, ensure_ascii=False) + "\n").encode())
     firing = sum(lexicon.is_cue(lemma, frame) for lemma, frames in lexicon.verbs.items() for frame in frames)
     print(f"parsed {len(articles)} train articles in {parsed:.1f}s")
     print(f"thresholds: min_hits={min_hits} min_precision={min_precision} "
           f"(held-out source F1, mean of exact/overlap: {best_f1:.3f})")
     print(f"wrote {out}: {len(lexicon.verbs)} lemmas, {firing} firing (lemma, frame) pairs")
     return {"min_hits": min_hits, "min_precision": min_precision, "held_out_f1": best_f1}
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for key, prf in result.items()
             },
         }
-        _atomic_write_bytes(args.out, (json.dumps(figures, indent=2) + "\n").encode())
+        atomic_write(args.out, (json.dumps(figures, indent=2) + "\n").encode())
     return 0
 
 

@@ -208,7 +208,7 @@ def _name_topic(members: list[Claim], idf: dict[str, float] | None = None) -> st
             surface[e.canonical][re.sub(r"^the\s+", "", e.text, flags=re.I)] += 1
     words: Counter[str] = Counter()
     for c in members:
-        for w in set(re.findall(r"[a-z][a-z\-'’]{3,}", c.text.lower())):
+        for w in dict.fromkeys(re.findall(r"[a-z][a-z\-'’]{3,}", c.text.lower())):  # stable order
             if w not in _STOP and "'" not in w and "’" not in w:
                 words[w] += 1
     parts = [surface[cid].most_common(1)[0][0] for cid, _ in ents.most_common(2)]

@@ -15,14 +15,13 @@ split a statement into two claims or trim its opening words, and either must sti
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .io import atomic_write
 from .errors import DataError, Errors
 from .schema import DIVERGENCE_TYPES
 
@@ -260,14 +259,14 @@ def build_case(event: GoldEvent, out_dir: str | Path, *, with_aliases: bool = Tr
         head = speaker_head(doc.speaker)
         text, offsets = transcript(head, doc.statements)
         name = f"{doc_ids[doc.doc_id]}.txt"
-        _atomic_write(root / name, text)
+        atomic_write(root / name, text)
         for i, (start, end) in enumerate(offsets):
             gold_case.spans[(doc.doc_id, i)] = StatementSpan(doc.doc_id, i, doc.side, start, end)
         entries.append({"id": doc_ids[doc.doc_id], "side": doc.side, "speaker": head, "date": doc.date,
                         "path": name, "source": doc.source, "format": "transcript"})
     aliases = side_aliases(event) if with_aliases else {}
-    _atomic_write(root / "case.toml", _case_toml(case_id, event, entries, aliases))
-    _atomic_write(root / SPANS_NAME, json.dumps(gold_case.to_json(), indent=1, ensure_ascii=False))
+    atomic_write(root / "case.toml", _case_toml(case_id, event, entries, aliases))
+    atomic_write(root / SPANS_NAME, json.dumps(gold_case.to_json(), indent=1, ensure_ascii=False))
     return gold_case
 
 
@@ -376,17 +375,6 @@ def _case_toml(case_id: str, event: GoldEvent, documents: Sequence[Mapping[str, 
         if names:
             lines += ["", f"[sides.{_toml_str(side)}]", "aliases = [" + ", ".join(map(_toml_str, names)) + "]"]
     return "\n".join(lines) + "\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- scoring --------------------------------------------------------------------------------

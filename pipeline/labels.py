@@ -606,6 +606,7 @@ def _replace_file(out: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; an export is meant to be shared
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

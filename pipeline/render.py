@@ -15,9 +15,7 @@ displaCy's entity renderer cannot nest.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +27,7 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
+from .io import atomic_write
 from .schema import DIVERGENCE_TYPES
 
 TEMPLATE_NAME = "report.html.j2"
@@ -162,16 +161,7 @@ def write_report_html(path: str | Path, report: Mapping[str, Any], *,
     """Render and write the page atomically (temp file in the same folder, then replace)."""
     path = Path(path)
     page = render_report_html(report, reviews=reviews)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, page)
 
 
 def build_view(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

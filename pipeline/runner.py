@@ -9,8 +9,6 @@ then moved into place, so a crash never leaves a half-written report.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -25,6 +23,7 @@ from .config import RunConfig
 from .divergence import DivergenceConfig, find_omissions, finalise, type_pairs
 from .errors import CaseError, ModelError, Warnings, warning_text
 from .ingest import ReadOptions, read_case
+from .io import atomic_write
 from .manifest import load_manifest
 from .models import Encoder, build_nlp
 from .schema import DIVERGENCE_TYPES, SCHEMA_VERSION
@@ -142,22 +141,6 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
                    "min_similarity": config.min_similarity},
         "timings": {k: round(v, 3) for k, v in timer.seconds.items()},
     }
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temp file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def report_json(report: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ import pytest
 import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
-from review_fixtures import CASE_ID, EXPECTED_QUEUE, IMG, SCRIPT, report_data, write_report
+from review_fixtures import CASE_ID, EXPECTED_QUEUE, SCRIPT, report_data, write_report
 
 from pipeline.commands import review as review_commands
 from pipeline.errors import ReportError
