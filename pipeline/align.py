@@ -38,7 +38,7 @@ class Alignment:
     pairs: list[AlignedPair]  # cross-side pairs, best first
     topic_of: dict[str, str]  # claim id -> topic id
     topic_names: dict[str, str]
-    best_other: dict[str, dict[str, float]] = field(default_factory=dict)  # claim -> side -> best score
+    best_other: dict[str, dict[str, float]] = field(default_factory=dict)  # claim -> side -> best combined score
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

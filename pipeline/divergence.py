@@ -36,11 +36,14 @@ class PairScorer(Protocol):
 
 @dataclass(frozen=True)
 class DivergenceConfig:
-    agreement_min: float = 0.55  # entailment probability (or similarity without a model) for an agreement
-    contradiction_min: float = 0.5
+    agreement_min: float = 0.55  # entailment probability for an agreement
+    agreement_similarity: float = 0.72  # near-paraphrases the classifier does not call contradictory
+    contradiction_min: float = 0.7  # NLI models trained on SNLI-style data over-call contradiction
+    contradiction_similarity: float = 0.5  # ... so the pair must also be about the same thing
+    strong_contradiction: float = 0.85  # overrides a one-sided condition
     omission_max_similarity: float = 0.42  # best match on the other side below this -> unaddressed
     omission_min_claim_score: float = 0.6
-    max_omissions_ratio: float = 0.08  # of the case's party claims
+    max_omissions_ratio: float = 0.1  # of the case's party claims
     max_flags_per_claim: int = 2  # divergences (not agreements) one claim may take part in
     min_score: float = 0.3  # flags below this are dropped as noise
 
@@ -161,13 +164,26 @@ def type_pairs(claims: dict[str, Claim], alignment: Alignment, *, scorer: PairSc
             score = best.strength * sim_factor * salience * nli_factor
             explanation = "; ".join(e.explanation for e in evidence[:3])
             ev_type, highlights = best.type, best.highlights
-        elif p is not None and p["contradiction"] >= config.contradiction_min:
-            ev_type, score = "contradiction", p["contradiction"] * sim_factor * salience
+            if best.type == "added_condition" and p and p["contradiction"] >= config.strong_contradiction:
+                # a condition on one side that the classifier finds incompatible with the other
+                # side's account is a contradiction (e.g. "only after" vs "as relations improve")
+                ev_type = "contradiction"
+                explanation = (f"contradiction: the pair classifier gives {p['contradiction']:.0%} that both "
+                               f"cannot be true; {explanation}")
+        elif (p is not None and p["contradiction"] >= config.contradiction_min
+              and pair.similarity >= config.contradiction_similarity):
+            # ranked below flags whose frames name exactly what differs
+            ev_type, score = "contradiction", 0.85 * p["contradiction"] * sim_factor * salience
             explanation = f"contradiction: the pair classifier gives {p['contradiction']:.0%} that both cannot be true"
             highlights = _word_diff(a, b)
         elif p is not None and p["entailment"] >= config.agreement_min:
             ev_type, score = "agreement", p["entailment"] * sim_factor
             explanation = f"agreement: the pair classifier gives {p['entailment']:.0%} entailment"
+            highlights = {}
+        elif p is not None and pair.similarity >= config.agreement_similarity and p["contradiction"] < config.contradiction_min:
+            ev_type, score = "agreement", 0.6 * pair.similarity * (1 - p["contradiction"])
+            explanation = (f"agreement: near-paraphrases (similarity {pair.similarity:.2f}); the pair classifier "
+                           f"finds no contradiction ({p['contradiction']:.0%})")
             highlights = {}
         elif p is None and pair.similarity >= 0.75:
             # without a classifier, similarity is weak evidence of agreement: keep it modest
@@ -248,7 +264,9 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
         if not silent:
             continue
         closest = max((best.get(s, 0.0) for s in silent), default=0.0)
-        candidates.append((c.score * (1 - closest), c, silent))
+        # a concrete thing (a facility, a weapon, a test site) left unmentioned matters most
+        weight = 1.2 if domain else 1.0
+        candidates.append((weight * c.score * (1 - closest), c, silent))
     n_party = sum(1 for c in claims if c.side in parties)
     keep = max(1, int(round(config.max_omissions_ratio * n_party)))
     out = []
