@@ -1,0 +1,162 @@
+"""``divergence train`` and ``divergence models list|promote|rollback``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config import DEFAULT_MODELS_DIR
+from ..errors import DivergenceError
+
+models_app = typer.Typer(help="List, promote and roll back trained pair-classifier versions.", no_args_is_help=True)
+
+
+def _fail(err: DivergenceError) -> None:
+    typer.echo(str(err), err=True)
+    raise typer.Exit(code=2)
+
+
+def train_command(
+    smoke: bool = typer.Option(False, "--smoke", help="Few hundred pairs, one epoch (~1 min): checks the path works."),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", help="User labels (JSONL/CSV/Parquet/datasets folder with premise, hypothesis, type)."
+    ),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="Installed package, local folder or HF id."),
+    sources: Optional[str] = typer.Option(
+        None, "--sources", help="Comma-separated public sources: sick,snli,anli,fnc1,domain (default all)."
+    ),
+    version: Optional[str] = typer.Option(None, "--version", help="Version name (folder under models/)."),
+    epochs: Optional[float] = typer.Option(None, "--epochs"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    lora_r: Optional[int] = typer.Option(None, "--lora-r"),
+    lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    max_length: Optional[int] = typer.Option(None, "--max-length"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default: all cores)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop training after this many minutes."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the frozen-embedding baseline."),
+    promote: str = typer.Option("auto", "--promote", help="auto (only if not worse than the default) | always | never."),
+    models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Public datasets (default ../shared/data)."),
+) -> None:
+    """Train the pair classifier (LoRA cross-encoder) and register it; promoted only if not worse."""
+    from ..train import TrainConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    overrides = {
+        "base_model": base_model,
+        "version": version,
+        "epochs": epochs,
+        "lr": lr,
+        "lora_r": lora_r,
+        "lora_alpha": lora_alpha,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "seed": seed,
+        "threads": threads,
+        "time_budget_min": time_budget,
+        "labels": str(labels) if labels else None,
+        "data_dir": str(data_dir) if data_dir else None,
+        "sources": tuple(s.strip() for s in sources.split(",") if s.strip()) if sources else None,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides.update(promote=promote, models_dir=str(models_dir))
+    if no_baseline:
+        overrides["baseline"] = False
+    config = TrainConfig.smoke_recipe(**overrides) if smoke else TrainConfig(**overrides)
+    try:
+        result = train(config, progress=typer.echo)
+    except DivergenceError as err:
+        _fail(err)
+        return
+    typer.echo(f"version {result.version} -> {result.path}")
+    _print_heldout(result.metrics)
+    typer.echo(("promoted: " if result.promoted else "not promoted: ") + result.reason)
+
+
+def _print_heldout(metrics: dict) -> None:
+    for name, entry in metrics["heldout"].items():
+        extra = f" (FNC score {entry['relative']:.3f} of max)" if "relative" in entry else ""
+        rounds = " ".join(f"{r} {entry[r]['accuracy']:.3f}" for r in ("R1", "R2", "R3") if r in entry)
+        typer.echo(f"  {name:6s} acc {entry['accuracy']:.3f} n={entry['n']}{extra} {rounds}".rstrip())
+    for name, entry in metrics.get("baseline_logreg", {}).items():
+        typer.echo(f"  baseline {name} acc {entry['accuracy']:.3f}")
+
+
+@models_app.command("list")
+def list_command(
+    models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List trained versions; * marks the default."""
+    from ..registry import list_versions
+
+    try:
+        versions = list_versions(models_dir)
+    except DivergenceError as err:
+        _fail(err)
+        return
+    if as_json:
+        typer.echo(json.dumps([v.__dict__ for v in versions], indent=2))
+        return
+    if not versions:
+        typer.echo(f"no versions in {models_dir}")
+    for v in versions:
+        figures = " ".join(f"{k}={val:.3f}" for k, val in v.metrics.items() if isinstance(val, (int, float)))
+        typer.echo(f"{'*' if v.is_default else ' '} {v.name:28s} {v.created}  {figures}")
+
+
+@models_app.command("promote")
+def promote_command(
+    name: str = typer.Argument(..., help="Version to make the default."),
+    models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
+) -> None:
+    """Make a version the default used by `divergence run`."""
+    from ..registry import promote
+
+    try:
+        info = promote(name, models_dir=models_dir)
+    except DivergenceError as err:
+        _fail(err)
+        return
+    typer.echo(f"default is now {info.name}")
+
+
+@models_app.command("evaluate")
+def evaluate_command(
+    name: str = typer.Argument(..., help="Version to re-evaluate ('default' for the default)."),
+    models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
+) -> None:
+    """Re-run a version's held-out evaluation (same splits) and rewrite its metrics and card."""
+    from ..train import evaluate_version
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        metrics = evaluate_version(name, models_dir=models_dir, progress=typer.echo)
+    except DivergenceError as err:
+        _fail(err)
+        return
+    _print_heldout(metrics)
+
+
+@models_app.command("rollback")
+def rollback_command(models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir")) -> None:
+    """Re-promote the previous default."""
+    from ..registry import rollback
+
+    try:
+        info = rollback(models_dir=models_dir)
+    except DivergenceError as err:
+        _fail(err)
+        return
+    typer.echo(f"default is now {info.name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.add_typer(models_app, name="models")

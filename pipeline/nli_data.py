@@ -1,0 +1,436 @@
+"""Public NLI / stance datasets as ``datasets.Dataset`` objects with one schema.
+
+Every loader returns the columns ``premise``, ``hypothesis``, ``label`` (an int
+indexing :data:`LABELS`) and ``source`` (the dataset name), plus whatever a
+dataset needs for honest evaluation (ANLI's ``round``, FNC-1's ``body_id`` and
+``stance``). The data is read from ``../shared/data`` (or ``$DIVERGENCE_DATA``)
+at run time and never copied into the project: several licences are
+non-commercial.
+
+Only development splits exist here, so :func:`holdout` splits each of them into a
+part to train on and a part to report on, deterministically and by group (the
+same premise or FNC-1 body never lands on both sides), so a reported figure never
+comes from pairs the model has seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from datasets import Dataset
+
+from .config import PROJECT_ROOT
+from .errors import DataError, Errors
+
+LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
+LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
+ID2LABEL: dict[int, str] = dict(enumerate(LABELS))
+
+# FNC-1 stance -> NLI label: a body that agrees with the headline entails it, one
+# that disagrees contradicts it; "discuss" reports the claim without taking a side.
+FNC_STANCE_TO_LABEL: dict[str, str] = {
+    "agree": "entailment",
+    "disagree": "contradiction",
+    "discuss": "neutral",
+    "unrelated": "neutral",
+}
+FNC_STANCES: tuple[str, ...] = ("agree", "disagree", "discuss", "unrelated")
+
+# Review-app divergence types -> NLI label. Every divergence type other than
+# agreement means both statements cannot be true as worded.
+TYPE_TO_LABEL: dict[str, str] = {
+    "agreement": "entailment",
+    "unrelated": "neutral",
+    "contradiction": "contradiction",
+    "quantity": "contradiction",
+    "scope": "contradiction",
+    "added_condition": "contradiction",
+    "attribution": "contradiction",
+}
+
+_ANLI_LABELS = {"e": "entailment", "n": "neutral", "c": "contradiction"}
+
+
+def data_root() -> Path:
+    """Where the public datasets live: ``$DIVERGENCE_DATA`` or ``<repo>/../shared/data``."""
+    env = os.environ.get("DIVERGENCE_DATA")
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+
+
+def _resolve(path: str | Path | None, default: str) -> Path:
+    folder = Path(path) if path is not None else data_root() / default
+    if not folder.exists():
+        raise DataError(Errors.E050, path=folder, name=default)
+    return folder
+
+
+def _need(file: Path, name: str) -> Path:
+    if not file.is_file():
+        raise DataError(Errors.E050, path=file, name=name)
+    return file
+
+
+def _frame_to_dataset(frame: pd.DataFrame, source: str) -> Dataset:
+    frame = frame.copy()
+    frame["source"] = source
+    frame["label"] = frame["label"].astype("int64")
+    front = ["premise", "hypothesis", "label", "source"]
+    frame = frame[front + [c for c in frame.columns if c not in front]]
+    return Dataset.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+
+
+# --------------------------------------------------------------------------- SICK
+
+
+def load_sick(path: str | Path | None = None) -> Dataset:
+    """SICK SemEval-2014 TRAIN + TRIAL (4,934 pairs) from ``SICK_train_trial.txt``.
+
+    ``path`` may be the folder or the file itself.
+    """
+    root = _resolve(path, "sick")
+    file = _need(root / "SICK_train_trial.txt" if root.is_dir() else root, "sick")
+    try:
+        raw = pd.read_csv(file, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+        frame = pd.DataFrame(
+            {
+                "premise": raw["sentence_A"].str.strip(),
+                "hypothesis": raw["sentence_B"].str.strip(),
+                "label": raw["entailment_label"].str.lower().map(LABEL2ID),
+                "pair_id": raw["pair_ID"],
+            }
+        )
+    except (KeyError, pd.errors.ParserError) as err:
+        raise DataError(Errors.E051, path=file, detail=f"{type(err).__name__}: {err}") from err
+    if frame["label"].isna().any():
+        raise DataError(Errors.E051, path=file, detail="unknown entailment_label value")
+    return _frame_to_dataset(frame, "sick")
+
+
+# --------------------------------------------------------------------------- SNLI
+
+_DETOK = [
+    (re.compile(r" ([.,!?;:%)\]}])"), r"\1"),
+    (re.compile(r"([(\[{$]) "), r"\1"),
+    (re.compile(r" (n't|'s|'re|'ve|'m|'ll|'d)\b", re.I), r"\1"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def detokenize(text: str) -> str:
+    """Undo PTB-style spacing ("dog 's toy .") so SNLI looks like the text users feed in."""
+    for pattern, repl in _DETOK:
+        text = pattern.sub(repl, text)
+    return text.strip()
+
+
+def load_snli(path: str | Path | None = None, split: str = "dev") -> Dataset:
+    """SNLI in the e-SNLI line-aligned layout (``s1.<split>.txt``, ``s2...``, ``labels...``)."""
+    root = _resolve(path, "snli")
+    files = [_need(root / f"{stem}.{split}.txt", "snli") for stem in ("s1", "s2", "labels")]
+    columns = [f.read_text(encoding="utf-8").splitlines() for f in files]
+    if len({len(c) for c in columns}) != 1:
+        raise DataError(
+            Errors.E051, path=root, detail=f"s1/s2/labels.{split}.txt have {[len(c) for c in columns]} lines"
+        )
+    s1, s2, labels = columns
+    unknown = {lab.strip() for lab in labels} - set(LABELS)
+    if unknown:
+        raise DataError(Errors.E051, path=files[2], detail=f"unknown labels {sorted(unknown)}")
+    frame = pd.DataFrame(
+        {
+            "premise": [detokenize(s) for s in s1],
+            "hypothesis": [detokenize(s) for s in s2],
+            "label": [LABEL2ID[lab.strip()] for lab in labels],
+        }
+    )
+    return _frame_to_dataset(frame, "snli")
+
+
+# --------------------------------------------------------------------------- ANLI
+
+
+def load_anli(path: str | Path | None = None, rounds: Sequence[str] = ("R1", "R2", "R3")) -> Dataset:
+    """ANLI v1.0 dev rounds; ``round`` says which (scores are reported per round)."""
+    root = _resolve(path, "anli")
+    rows: list[dict[str, object]] = []
+    for rnd in rounds:
+        file = _need(root / rnd / "dev.jsonl", "anli")
+        with file.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    label = _ANLI_LABELS[item["label"]]
+                    rows.append(
+                        {
+                            "premise": item["context"].strip(),
+                            "hypothesis": item["hypothesis"].strip(),
+                            "label": LABEL2ID[label],
+                            "round": rnd,
+                            "uid": item["uid"],
+                        }
+                    )
+                except (json.JSONDecodeError, KeyError) as err:
+                    raise DataError(Errors.E051, path=file, detail=f"line {lineno}: {err!r}") from err
+    return _frame_to_dataset(pd.DataFrame(rows), "anli")
+
+
+# --------------------------------------------------------------------------- FNC-1
+
+_SENT_SPLIT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=[A-Z\"'])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Cheap sentence splitter for news bodies: regex, because spaCy over 1,683 bodies
+    costs a minute while a headline only needs the few sentences that overlap it."""
+    parts = (p.strip() for p in _SENT_SPLIT.split(text))
+    return [p for p in parts if len(p) > 1]
+
+
+def load_fnc1(path: str | Path | None = None, *, sentences: int = 3) -> Dataset:
+    """FNC-1 training stances as NLI pairs: premise = the ``sentences`` body sentences
+    most similar to the headline (TF-IDF cosine, kept in body order), hypothesis =
+    the headline. Adds ``body_id``, ``stance`` and ``relatedness`` (TF-IDF cosine of
+    headline and whole body, which separates "unrelated" from the related stances
+    when a 3-way NLI prediction is turned back into an FNC-1 stance)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    root = _resolve(path, "fnc1")
+    bodies_file = _need(root / "train_bodies.csv", "fnc1")
+    stances_file = root / "train_stances.reconstructed.csv"
+    if not stances_file.is_file():
+        stances_file = _need(root / "train_stances.csv", "fnc1")
+    try:
+        bodies = pd.read_csv(bodies_file, dtype={"Body ID": "int64", "articleBody": str})
+        stances = pd.read_csv(stances_file, dtype={"Headline": str, "Body ID": "int64", "Stance": str})
+        body_text = dict(zip(bodies["Body ID"], bodies["articleBody"].fillna("")))
+        stances = stances.drop_duplicates().reset_index(drop=True)
+    except (KeyError, ValueError, pd.errors.ParserError) as err:
+        raise DataError(Errors.E051, path=stances_file, detail=f"{type(err).__name__}: {err}") from err
+    missing = set(stances["Body ID"]) - set(body_text)
+    if missing:
+        raise DataError(Errors.E051, path=stances_file, detail=f"{len(missing)} Body IDs not in train_bodies.csv")
+    unknown = set(stances["Stance"]) - set(FNC_STANCES)
+    if unknown:
+        raise DataError(Errors.E051, path=stances_file, detail=f"unknown stances {sorted(unknown)}")
+
+    body_ids = sorted(set(stances["Body ID"]))
+    body_sents = {bid: split_sentences(body_text[bid]) or [body_text[bid]] for bid in body_ids}
+    headlines = stances["Headline"].fillna("").tolist()
+    vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=1)
+    vectorizer.fit([s for bid in body_ids for s in body_sents[bid]] + headlines)
+    head_vecs = vectorizer.transform(headlines)
+    body_vecs = vectorizer.transform([body_text[bid] for bid in body_ids])
+    body_row = {bid: i for i, bid in enumerate(body_ids)}
+
+    premises: list[str] = [""] * len(stances)
+    relatedness = np.zeros(len(stances), dtype="float32")
+    for bid, group in stances.groupby("Body ID").groups.items():
+        rows = np.asarray(group)
+        sents = body_sents[bid]
+        sent_vecs = vectorizer.transform(sents)
+        sims = (head_vecs[rows] @ sent_vecs.T).toarray()  # rows x sentences (tf-idf rows are L2-normed)
+        relatedness[rows] = (head_vecs[rows] @ body_vecs[body_row[bid]].T).toarray().ravel()
+        for r, row_sims in zip(rows, sims):
+            top = sorted(np.argsort(-row_sims, kind="stable")[:sentences])
+            premises[r] = " ".join(sents[i] for i in top)
+
+    frame = pd.DataFrame(
+        {
+            "premise": premises,
+            "hypothesis": [h.strip() for h in headlines],
+            "label": [LABEL2ID[FNC_STANCE_TO_LABEL[s]] for s in stances["Stance"]],
+            "body_id": stances["Body ID"].astype("int64"),
+            "stance": stances["Stance"],
+            "relatedness": relatedness,
+        }
+    )
+    return _frame_to_dataset(frame, "fnc1")
+
+
+def fnc_score(gold: Sequence[str], predicted: Sequence[str]) -> tuple[float, float]:
+    """The official FNC-1 score and its maximum for these gold stances.
+
+    +0.25 for getting related vs unrelated right, +0.75 more for the exact stance of
+    a related pair (the competition's weighting), so the ratio score/max is what
+    "FNC score" figures report.
+    """
+    related = {"agree", "disagree", "discuss"}
+    score = 0.0
+    for g, p in zip(gold, predicted, strict=True):
+        if g == p:
+            score += 0.25
+            if g != "unrelated":
+                score += 0.50
+        if g in related and p in related:
+            score += 0.25
+    maximum = sum(0.25 if g == "unrelated" else 1.0 for g in gold)
+    return score, maximum
+
+
+def stances_from_proba(
+    proba: np.ndarray,
+    relatedness: Sequence[float],
+    *,
+    threshold: float,
+    offsets: Sequence[float] | None = None,
+) -> list[str]:
+    """Turn 3-way NLI probabilities back into FNC-1 stances: a pair whose headline
+    barely overlaps the body is "unrelated", otherwise entailment/contradiction/neutral
+    read as agree/disagree/discuss, after adding per-label log-probability ``offsets``
+    (see :func:`fit_stance_offsets`)."""
+    back = {"entailment": "agree", "contradiction": "disagree", "neutral": "discuss"}
+    scores = np.log(np.asarray(proba, dtype="float64") + 1e-9)
+    if offsets is not None:
+        scores = scores + np.asarray(offsets, dtype="float64")
+    out = []
+    for row, rel in zip(scores, relatedness, strict=True):
+        out.append("unrelated" if rel < threshold else back[LABELS[int(np.argmax(row))]])
+    return out
+
+
+def fit_stance_offsets(proba: np.ndarray, stances: Sequence[str]) -> list[float]:
+    """Log-prior offsets (entailment, neutral=0, contradiction) that maximise the FNC-1
+    score of related pairs from *training* bodies.
+
+    A news body that "agrees" with a headline rarely entails it in the NLI sense, and
+    most related pairs are "discuss"; an NLI model read out directly over-predicts
+    agree/disagree. Fitting two offsets on training bodies corrects the prior without
+    touching held-out data (as the relatedness threshold is fitted).
+    """
+    related = [i for i, s in enumerate(stances) if s != "unrelated"]
+    if not related:
+        return [0.0, 0.0, 0.0]
+    p = np.asarray(proba)[related]
+    gold = [stances[i] for i in related]
+    grid = np.arange(-4.0, 2.01, 0.25)
+    best, best_score = [0.0, 0.0, 0.0], -1.0
+    for a in grid:
+        for c in grid:
+            offsets = [float(a), 0.0, float(c)]
+            pred = stances_from_proba(p, [1.0] * len(gold), threshold=0.0, offsets=offsets)
+            score = fnc_score(gold, pred)[0]
+            if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(a) + abs(c) < abs(best[0]) + abs(best[2])):
+                best, best_score = offsets, score
+    return best
+
+
+def fit_relatedness_threshold(relatedness: Sequence[float], stances: Sequence[str]) -> float:
+    """The relatedness cut that best separates unrelated from related pairs (on training
+    data only; the held-out bodies are scored with it)."""
+    rel = np.asarray(relatedness, dtype="float64")
+    is_unrelated = np.asarray([s == "unrelated" for s in stances])
+    candidates = np.unique(np.round(rel, 3))
+    best, best_acc = 0.0, -1.0
+    for t in candidates:
+        acc = float(np.mean((rel < t) == is_unrelated))
+        if acc > best_acc:
+            best, best_acc = float(t), acc
+    return best
+
+
+# --------------------------------------------------------------------------- user labels
+
+
+def load_user_labels(path: str | Path) -> Dataset:
+    """Pairs labelled in the review app: JSONL, CSV, Parquet or a saved ``datasets``
+    folder with ``premise``, ``hypothesis`` and ``type`` (a divergence type, or
+    "unrelated"); ``type`` is mapped to an NLI label with :data:`TYPE_TO_LABEL`."""
+    from datasets import load_from_disk
+
+    file = Path(path)
+    if not file.exists():
+        raise DataError(Errors.E058, path=file)
+    try:
+        if file.is_dir():
+            frame = load_from_disk(str(file)).to_pandas()
+        elif file.suffix in {".jsonl", ".json"}:
+            frame = pd.read_json(file, lines=file.suffix == ".jsonl", dtype=False)
+        elif file.suffix == ".csv":
+            frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+        elif file.suffix in {".parquet", ".pq"}:
+            frame = pd.read_parquet(file)
+        else:
+            raise DataError(Errors.E052, path=file, detail=f"unsupported extension {file.suffix!r} (use .jsonl, .csv, .parquet or a datasets folder)")
+    except DataError:
+        raise
+    except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
+        raise DataError(Errors.E052, path=file, detail=f"{type(err).__name__}: {err}") from err
+    missing = {"premise", "hypothesis", "type"} - set(frame.columns)
+    if missing:
+        raise DataError(Errors.E052, path=file, detail=f"missing columns {sorted(missing)}")
+    types = frame["type"].astype(str).str.strip().str.lower()
+    bad = sorted(set(types) - set(TYPE_TO_LABEL))
+    if bad:
+        raise DataError(
+            Errors.E052, path=file, detail=f"unknown type(s) {bad}; expected one of {sorted(TYPE_TO_LABEL)}"
+        )
+    out = pd.DataFrame(
+        {
+            "premise": frame["premise"].astype(str).str.strip(),
+            "hypothesis": frame["hypothesis"].astype(str).str.strip(),
+            "label": [LABEL2ID[TYPE_TO_LABEL[t]] for t in types],
+            "type": types,
+        }
+    )
+    out = out[(out["premise"] != "") & (out["hypothesis"] != "")]
+    if out.empty:
+        raise DataError(Errors.E052, path=file, detail="no labelled pairs")
+    return _frame_to_dataset(out, "labels")
+
+
+# --------------------------------------------------------------------------- hold-out
+
+
+def _bucket(value: object, *, name: str, seed: int) -> float:
+    digest = hashlib.blake2b(f"{seed}\x1f{name}\x1f{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def holdout(
+    ds: Dataset,
+    *,
+    name: str,
+    fraction: float = 0.5,
+    key: str | None = None,
+    seed: int = 13,
+) -> tuple[Dataset, Dataset]:
+    """Split a dev set into ``(train_part, heldout_part)`` with about ``fraction`` held out.
+
+    Hash-based, so the split is identical across runs, machines and row orders, and a
+    row's side never depends on what else is in the dataset. Rows are grouped by
+    ``key``: by default ``body_id`` where present (FNC-1: no body on both sides,
+    as in the Cisco hold-out) else ``premise`` (SNLI/ANLI/SICK reuse a premise for
+    several hypotheses; splitting them would leak the premise into training).
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    key = key or ("body_id" if "body_id" in ds.column_names else "premise")
+    if key not in ds.column_names:
+        raise ValueError(f"holdout key {key!r} is not a column of {name!r}: {ds.column_names}")
+    held = np.fromiter((_bucket(v, name=name, seed=seed) < fraction for v in ds[key]), dtype=bool, count=len(ds))
+    return ds.select(np.flatnonzero(~held)), ds.select(np.flatnonzero(held))
+
+
+def label_counts(ds: Dataset) -> dict[str, int]:
+    counts = np.bincount(np.asarray(ds["label"], dtype="int64"), minlength=len(LABELS))
+    return {LABELS[i]: int(c) for i, c in enumerate(counts)}
+
+
+def concat(parts: Iterable[Dataset], columns: Sequence[str] = ("premise", "hypothesis", "label", "source")) -> Dataset:
+    """Concatenate datasets on the shared columns only (they carry different extras)."""
+    from datasets import Features, Value, concatenate_datasets
+
+    keep = list(columns)
+    # pandas-built and dict-built datasets differ in string width (string vs large_string)
+    types = {"label": Value("int64")}
+    features = Features({c: types.get(c, Value("string")) for c in keep})
+    return concatenate_datasets([p.select_columns(keep).cast(features) for p in parts if len(p)])

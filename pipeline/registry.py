@@ -1,0 +1,161 @@
+"""The model registry: which trained pair-classifier versions exist and which is the default.
+
+``models/registry.json``::
+
+    {"default": "nli-2026-11-27",
+     "history": ["nli-smoke", "nli-2026-11-27"],      # promotions, oldest first
+     "versions": {"nli-2026-11-27": {"path": "nli-2026-11-27", "created": "...",
+                                     "metrics": {...}, "promoted": true}}}
+
+``divergence run`` uses ``default``; ``rollback`` re-promotes the previous entry of
+``history``. Paths are relative to the models folder so the folder can be moved or
+committed. Every write goes to a temp file in the same folder and is then
+``os.replace``-d over the old one, so a crash never leaves a half-written registry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .io import atomic_write
+from .config import DEFAULT_MODELS_DIR
+from .errors import Errors, ModelError
+
+REGISTRY_FILE = "registry.json"
+
+
+@dataclass
+class VersionInfo:
+    name: str
+    path: str
+    created: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    promoted: bool = False
+    is_default: bool = False
+
+
+def _models_dir(models_dir: str | Path | None) -> Path:
+    return Path(models_dir) if models_dir is not None else DEFAULT_MODELS_DIR
+
+
+def registry_path(models_dir: str | Path | None = None) -> Path:
+    return _models_dir(models_dir) / REGISTRY_FILE
+
+
+def load_registry(models_dir: str | Path | None = None) -> dict[str, Any]:
+    """The registry as a dict; an empty one when the file does not exist yet."""
+    path = registry_path(models_dir)
+    if not path.exists():
+        return {"default": None, "history": [], "versions": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(Errors.E054, path=path, detail=str(err)) from err
+    if not isinstance(data, dict) or not isinstance(data.get("versions"), dict):
+        raise ModelError(Errors.E054, path=path, detail='expected an object with "versions"')
+    data.setdefault("default", None)
+    data.setdefault("history", [])
+    return data
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file beside ``path`` and rename it over ``path``."""
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def save_registry(data: dict[str, Any], models_dir: str | Path | None = None) -> None:
+    write_json_atomic(registry_path(models_dir), data)
+
+
+def register_version(
+    name: str,
+    *,
+    metrics: dict[str, Any],
+    models_dir: str | Path | None = None,
+    path: str | None = None,
+) -> VersionInfo:
+    """Add (or update) a version entry without promoting it."""
+    data = load_registry(models_dir)
+    entry = data["versions"].get(name, {})
+    entry.update(
+        {
+            "path": path or name,
+            "created": entry.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "metrics": metrics,
+            "promoted": bool(entry.get("promoted", False)),
+        }
+    )
+    data["versions"][name] = entry
+    save_registry(data, models_dir)
+    return _info(name, entry, data)
+
+
+def _info(name: str, entry: dict[str, Any], data: dict[str, Any]) -> VersionInfo:
+    return VersionInfo(
+        name=name,
+        path=entry.get("path", name),
+        created=entry.get("created", ""),
+        metrics=entry.get("metrics", {}),
+        promoted=bool(entry.get("promoted", False)),
+        is_default=data.get("default") == name,
+    )
+
+
+def list_versions(models_dir: str | Path | None = None) -> list[VersionInfo]:
+    """All registered versions, oldest first."""
+    data = load_registry(models_dir)
+    infos = [_info(n, e, data) for n, e in data["versions"].items()]
+    return sorted(infos, key=lambda v: (v.created, v.name))
+
+
+def _require(data: dict[str, Any], name: str, models_dir: str | Path | None) -> dict[str, Any]:
+    if name not in data["versions"]:
+        known = ", ".join(sorted(data["versions"])) or "none"
+        raise ModelError(Errors.E055, path=registry_path(models_dir), name=name, known=known)
+    return data["versions"][name]
+
+
+def promote(name: str, *, models_dir: str | Path | None = None) -> VersionInfo:
+    """Make ``name`` the default; it is appended to the promotion history."""
+    data = load_registry(models_dir)
+    entry = _require(data, name, models_dir)
+    folder = _models_dir(models_dir) / entry.get("path", name)
+    if not folder.is_dir():
+        raise ModelError(Errors.E053, path=folder, detail=f"version {name!r} has no folder")
+    entry["promoted"] = True
+    data["default"] = name
+    if not data["history"] or data["history"][-1] != name:
+        data["history"].append(name)
+    save_registry(data, models_dir)
+    return _info(name, entry, data)
+
+
+def rollback(*, models_dir: str | Path | None = None) -> VersionInfo:
+    """Drop the current default from the history and make the previous one default again."""
+    data = load_registry(models_dir)
+    history: list[str] = data["history"]
+    if len(history) < 2:
+        raise ModelError(Errors.E056, path=registry_path(models_dir), detail="fewer than two promotions in the history")
+    demoted = history.pop()
+    data["versions"].get(demoted, {})["promoted"] = False
+    previous = history[-1]
+    data["default"] = previous
+    save_registry(data, models_dir)
+    return _info(previous, data["versions"][previous], data)
+
+
+def resolve_version(ref: str, *, models_dir: str | Path | None = None) -> tuple[str, Path] | None:
+    """``"default"`` or a registered version name -> (name, folder); None if neither."""
+    data = load_registry(models_dir)
+    name = data.get("default") if ref == "default" else ref
+    if not name:
+        return None
+    entry = data["versions"].get(name)
+    if entry is None:
+        folder = _models_dir(models_dir) / name
+        return (name, folder) if ref != "default" and (folder / "divergence.json").is_file() else None
+    return name, _models_dir(models_dir) / entry.get("path", name)
