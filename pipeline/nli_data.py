@@ -367,6 +367,11 @@ def load_user_labels(path: str | Path) -> Dataset:
     missing = {"premise", "hypothesis", "type"} - set(frame.columns)
     if missing:
         raise DataError(Errors.E052, path=file, detail=f"missing columns {sorted(missing)}")
+    # the review export keeps rows a pair classifier cannot learn from: bare rejections
+    # (no type) and omissions (one claim, empty hypothesis); skip them, refuse anything else
+    frame = frame[frame["type"].notna() & frame["hypothesis"].notna()]
+    frame = frame[(frame["type"].astype(str).str.strip() != "") & (frame["hypothesis"].astype(str).str.strip() != "")]
+    frame = frame[frame["type"].astype(str).str.strip().str.lower() != "omission"]
     types = frame["type"].astype(str).str.strip().str.lower()
     bad = sorted(set(types) - set(TYPE_TO_LABEL))
     if bad:

@@ -364,3 +364,20 @@ def test_cli_refuses_a_missing_database(cli: typer.Typer, tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert f"{missing}: labels database not found" in result.output
     assert not missing.exists()  # a typo must not create an empty database
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "dataset"])
+def test_export_is_read_by_the_trainer(store: LabelStore, tmp_path: Path, fmt: str) -> None:
+    """The review export feeds `divergence train --labels`: rejections and omissions are skipped."""
+    from pipeline.nli_data import ID2LABEL, TYPE_TO_LABEL, load_user_labels
+
+    _labelled(store)
+    out = tmp_path / (f"labels.{fmt}" if fmt != "dataset" else "labels-dataset")
+    store.export(out, format=fmt)
+    pairs = load_user_labels(out)
+    types = {row["type"]: ID2LABEL[row["label"]] for row in pairs}
+    assert "omission" not in types and "none" not in types and "nan" not in types
+    assert types.get("quantity") == "contradiction"  # the missed pair of another case
+    assert set(types) <= {"scope", "contradiction", "unrelated", "quantity"}
+    assert all(label == TYPE_TO_LABEL[t] for t, label in types.items())
+    assert all(row["hypothesis"] for row in pairs)
