@@ -522,6 +522,8 @@ def train(config: TrainConfig, *, progress: Callable[[str], None] = logger.info)
             progress("fitting the frozen-embedding baseline")
             metrics["baseline_logreg"] = frozen_embedding_baseline(train_parts, heldout, base_model=config.base_model)
 
+        # Resolve the default again: another training may have promoted one meanwhile.
+        current_default = registry.resolve_version("default", models_dir=models_dir)
         current_metrics = None
         if current_default is not None and config.promote == "auto":
             progress(f"evaluating the current default {current_default[0]} on the same held-out data")
@@ -646,7 +648,9 @@ Training: {{ metrics.train.total_pairs }} pairs, {{ metrics.train.steps }} steps
 
 Promotion: {{ "promoted" if metrics.promotion.promoted else "not promoted" }} ({{ metrics.promotion.reason }}).
 
-Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %} --seed {{ config.seed }}` (full configuration in `metrics.json`).
+Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %} --seed {{ config.seed }} --epochs {{ config.epochs }} --lr {{ config.lr }} --lora-r {{ config.lora_r }} --lora-alpha {{ config.lora_alpha }}{% if config.threads %} --threads {{ config.threads }}{% endif %}`
+(full configuration in `metrics.json`; the domain pairs are rebuilt from whatever
+`corpora/**/*.txt` holds at training time).
 """
 
 

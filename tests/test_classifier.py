@@ -65,7 +65,7 @@ def test_merged_version_predicts_like_the_adapter(untrained_version) -> None:
 
     models_dir, (tokenizer, peft_model) = untrained_version
     assert available("v-test", models_dir=models_dir)
-    clf = PairClassifier.load("v-test", models_dir=models_dir)
+    clf = PairClassifier.load("v-test", models_dir=models_dir, precision="fp32")
     assert clf.version == "v-test"
     assert clf.labels == LABELS
     assert clf.card["heldout"]["sick"]["accuracy"] == 0.5
@@ -79,6 +79,9 @@ def test_merged_version_predicts_like_the_adapter(untrained_version) -> None:
     np.testing.assert_allclose(proba, expected, atol=1e-4)
     assert clf.predict(PAIRS) == [LABELS[i] for i in expected.argmax(axis=1)]
     assert clf.predict_proba([]).shape == (0, 3)
+    # bf16 autocast (the default where the CPU has native bf16) stays close to fp32
+    fast = PairClassifier.load("v-test", models_dir=models_dir, precision="bf16")
+    np.testing.assert_allclose(fast.predict_proba(PAIRS), expected, atol=0.03)
 
 
 @pytest.mark.slow
