@@ -72,13 +72,21 @@ def main() -> None:
     texts = [d.text[s:e] for d in documents for s, e, _ in paragraphs(d.text, d.turns)]
     _, t_spacy = timed(lambda: list(models.nlp.pipe(texts, batch_size=config.batch_size)))
     claim_texts = [c["text"] for c in report["claims"]]
-    _, t_encoder = timed(lambda: models.encoder.encode(claim_texts, batch_size=config.batch_size))
-    claims = {c["id"]: c["text"] for c in report["claims"]}
-    n_pairs = report["summary"]["aligned_pairs"]
+    vectors, t_encoder = timed(lambda: models.encoder.encode(claim_texts, batch_size=config.batch_size))
+    # the pairs the classifier really sees: the aligned pairs, both directions
+    from pipeline.align import AlignConfig, align_claims
+    from pipeline.claims import extract_claims
+
+    claim_objs = extract_claims(case, documents, nlp=models.nlp, threshold=config.claim_threshold)
+    alignment = align_claims(claim_objs, vectors, parties=case.parties,
+                             config=AlignConfig(top_k=config.top_k, min_similarity=config.min_similarity))
+    texts = {c.id: c.text for c in claim_objs}
+    pairs = [(texts[p.a], texts[p.b]) for p in alignment.pairs]
+    pairs = pairs + [(b, a) for a, b in pairs]
+    n_pairs = len(alignment.pairs)
+    claims = texts
     t_classifier = 0.0
-    if models.scorer is not None and n_pairs:
-        pairs = [(a, b) for a, b in list(zip(claim_texts, claim_texts[1:]))[:n_pairs]]
-        pairs = pairs + [(b, a) for a, b in pairs]
+    if models.scorer is not None and pairs:
         _, t_classifier = timed(lambda: models.scorer.predict_proba(pairs, batch_size=config.batch_size))
     passes = t_spacy + t_encoder + t_classifier
     print(f"case {report['case']['id']}: {len(report['documents'])} documents, {len(claims)} claims, "

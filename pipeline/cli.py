@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from .commands import COMMAND_MODULES
 if os.environ.get("DIVERGENCE_ONLINE") != "1":
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.setdefault(var, "1")
+
+# a deprecation inside transformers/peft that users cannot act on
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 app = typer.Typer(
     name="divergence",

@@ -63,7 +63,9 @@ class Encoder:
     @classmethod
     def load(cls, ref: str) -> "Encoder":
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise in a report run
         path = resolve_model_path(ref)
         try:
             model = SentenceTransformer(path, device="cpu")
