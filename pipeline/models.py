@@ -11,11 +11,15 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from spacy.language import Language
 
 from .config import RunConfig
 from .errors import Errors, ModelError
+
+if TYPE_CHECKING:  # spaCy is imported only where a pipeline is built
+    from spacy.language import Language
 
 
 def resolve_model_path(ref: str) -> str:
@@ -33,7 +37,7 @@ def resolve_model_path(ref: str) -> str:
     return ref  # a hub id: the library downloads it (online users only)
 
 
-def load_spacy(ref: str) -> Language:
+def load_spacy(ref: str) -> "Language":
     import spacy
 
     try:
@@ -42,7 +46,7 @@ def load_spacy(ref: str) -> Language:
         raise ModelError(Errors.E014, path=ref, detail=f"spaCy pipeline cannot be loaded ({str(err).splitlines()[0][:160]})") from None
 
 
-def build_nlp(config: RunConfig) -> Language:
+def build_nlp(config: RunConfig) -> "Language":
     """The claims pipeline: base spaCy model + gazetteer ruler + canonicaliser + attribution."""
     from . import attribution, claims, entities  # noqa: F401 - registers the factories
 
