@@ -273,6 +273,17 @@ def _toml(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
+_DOCUMENT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".json"}
+
+
+def _looks_like_case(folder: Path) -> bool:
+    """A case folder, or one with documents but no manifest (reported as a failed case);
+    folders of other data (gazetteers, notes) are not cases."""
+    if (folder / MANIFEST_NAME).is_file():
+        return True
+    return not any(folder.glob("*.jsonl")) and any(p.suffix.lower() in _DOCUMENT_SUFFIXES for p in folder.iterdir())
+
+
 def find_cases(input_path: str | Path, *, out_dir: Path) -> list[Path]:
     """The case folders of a batch input.
 
@@ -302,7 +313,7 @@ def find_cases(input_path: str | Path, *, out_dir: Path) -> list[Path]:
 
     out_resolved = out_dir.resolve()
     folders = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith((".", "_"))
-               and d.resolve() != out_resolved and ((d / MANIFEST_NAME).is_file() or any(d.iterdir()))]
+               and d.resolve() != out_resolved and _looks_like_case(d)]
     if not folders:
         raise BatchError(Errors.E110, path=root)
     return folders

@@ -250,6 +250,11 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
                    config: DivergenceConfig = DivergenceConfig()) -> list[Divergence]:
     """Central claims of one side that no document of another side comes near."""
     present = {c.side for c in claims}
+    side_of = {c.id: c.side for c in claims}
+    aligned_with: dict[str, set[str]] = {}  # claim -> sides it has an aligned pair with
+    for pair in alignment.pairs:
+        aligned_with.setdefault(pair.a, set()).add(side_of[pair.b])
+        aligned_with.setdefault(pair.b, set()).add(side_of[pair.a])
     candidates: list[tuple[float, Claim, list[str]]] = []
     for c in claims:
         if c.side not in parties or c.score < config.omission_min_claim_score:
@@ -260,7 +265,8 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
         if not central:
             continue
         best = alignment.best_other.get(c.id, {})
-        silent = [s for s in parties if s != c.side and s in present and best.get(s, 0.0) < config.omission_max_similarity]
+        silent = [s for s in parties if s != c.side and s in present and s not in aligned_with.get(c.id, set())
+                  and best.get(s, 0.0) < config.omission_max_similarity]
         if not silent:
             continue
         closest = max((best.get(s, 0.0) for s in silent), default=0.0)

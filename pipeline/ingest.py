@@ -27,9 +27,12 @@ _UPPER_LABEL = re.compile(
     r"^[ \t]*(?P<label>(?:[A-Z][A-Z.'’\-]*)(?:[ \t]+[A-Z][A-Z.'’\-]*){0,5})[ \t]*:(?=[ \t]|$)", re.M)
 _Q_LABEL = re.compile(r"^[ \t]*(?P<label>Q)(?:[ \t]*:|[ \t]+(?=\S)|[ \t]*$)", re.M)
 # Stage and interpreter notes: "(Laughter.)", "(As interpreted.)", "(Inaudible)".
-_STAGE_WORDS = ("laughter", "applause", "inaudible", "crosstalk", "as interpreted", "interpret",
-                "translat", "off mic", "break", "pause", "end", "recess", "speaks in", "audio",
-                "unintelligible", "cross talk", "in korean", "in english", "in vietnamese")
+# a note starts with one of these (whole words): "(Laughter.)", "(As interpreted.)", "(Speaks in Korean.)"
+_STAGE_NOTE = re.compile(
+    r"^(?:laughter|laughs|applause|inaudible|crosstalk|cross talk|as interpreted|via interpreter|"
+    r"interpreter|interpretation|translation|translated|off mic|off-mic|break|pause|end|recess|"
+    r"speaks in \w+|in (?:korean|english|vietnamese|chinese)|audio (?:cuts|drops|unavailable)|"
+    r"unintelligible|technical difficulties|pool spray|music|silence|no response)\b[^()]*$", re.I)
 _PAREN = re.compile(r"\(([^()\n]{1,80})\)")
 _QUESTION_LABELS = {"Q", "QUESTION", "REPORTER", "JOURNALIST", "AUDIENCE MEMBER", "PARTICIPANT"}
 _MODERATOR_LABELS = {"MODERATOR", "INTERPRETER", "OPERATOR", "ANNOUNCER", "MC"}
@@ -166,6 +169,8 @@ def json_turns(raw: str, *, path: Path, spec: DocumentSpec) -> tuple[str, list[T
     for i, item in enumerate(data):
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             raise CaseError(Errors.E010, path=path, detail=f"item {i} has no \"text\" string")
+        if item.get("speaker") is not None and not isinstance(item["speaker"], str):
+            raise CaseError(Errors.E010, path=path, detail=f"item {i}: \"speaker\" must be a string")
         speaker = item.get("speaker") or spec.speaker
         body = item["text"].strip()
         if not body:
@@ -210,9 +215,7 @@ def _find_labels(text: str, aliases: frozenset[str]) -> list[tuple[int, int, str
 
 
 def _is_stage_note(inner: str) -> bool:
-    low = inner.strip().lower()
-    return any(low.startswith(w) or w in low for w in _STAGE_WORDS) or (
-        low.endswith(".") and len(low.split()) <= 4 and inner[:1].isupper())
+    return bool(_STAGE_NOTE.match(inner.strip()))
 
 
 def _speaker_for(label: str | None, spec: DocumentSpec, main_label: str | None, has_labels: bool) -> str | None:

@@ -42,8 +42,9 @@ def load_spacy(ref: str) -> "Language":
 
     try:
         return spacy.load(ref)
-    except OSError as err:
-        raise ModelError(Errors.E014, path=ref, detail=f"spaCy pipeline cannot be loaded ({str(err).splitlines()[0][:160]})") from None
+    except Exception as err:  # noqa: BLE001 - missing, incompatible or broken: all "cannot load" to a user
+        first = (str(err).splitlines() or [type(err).__name__])[0][:160]
+        raise ModelError(Errors.E014, path=ref, detail=f"spaCy pipeline cannot be loaded ({first})") from None
 
 
 def build_nlp(config: RunConfig) -> "Language":

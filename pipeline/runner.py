@@ -102,7 +102,10 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
         documents, errors = read_case(case, options=ReadOptions(max_doc_mb=config.max_doc_mb))
     if errors and strict:
         raise errors[0]
-    sides_left = {d.spec.side for d in documents} & set(case.parties)
+    # the parties still heard: sides of the remaining documents, plus the [sides] that a
+    # remaining analyst's document can report
+    reporting = any(d.spec.side not in case.parties for d in documents)
+    sides_left = ({d.spec.side for d in documents} & set(case.parties)) | (set(case.sides) if reporting else set())
     if errors and len(sides_left) < 2:
         raise errors[0]
     with timer.stage("spacy"):
@@ -134,13 +137,24 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
         "claim_topics": alignment.topic_of,
         "summary": {"documents": len(documents), "claims": len(claims), "divergences": len(divergences),
                     "aligned_pairs": len(alignment.pairs), "by_type": counts},
-        "skipped": [{"path": e.path, "error": str(e)} for e in errors],
+        "skipped": [{"path": _relative(e.path, case.root), "error": f"{_relative(e.path, case.root)}: {e.problem} [{e.code}]"}
+                    for e in errors],
         "warnings": warnings,
         "models": models.versions(),
         "config": {"claim_threshold": config.claim_threshold, "top_k": config.top_k,
                    "min_similarity": config.min_similarity},
         "timings": {k: round(v, 3) for k, v in timer.seconds.items()},
     }
+
+
+def _relative(path: str | None, root: Path) -> str | None:
+    """Paths in the report are relative to the case folder, so it does not change when the folder moves."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return path
 
 
 def report_json(report: dict[str, Any]) -> str:

@@ -163,3 +163,13 @@ def test_huge_document_is_refused_before_reading(tmp_path):
     documents, errors = read_case(case)
     assert len(documents) == 1
     assert "100 MB, over the 50 MB limit" in str(errors[0])
+
+
+def test_only_real_stage_notes_are_cut_out(tmp_path):
+    text = ("FOREIGN MINISTER RI:  The measures (on the agenda since the weekend) were discussed. (As interpreted.)"
+            " We asked for five resolutions (UN Resolution 2397.) to be eased. (Laughter.)\n")
+    case = load_manifest(_case(tmp_path, **{"dprk.txt": ("dprk", "DPRK", text)}))
+    doc = read_document(case, case.documents[1])
+    stage = [doc.text[t.start:t.end] for t in doc.turns if t.role == "stage"]
+    assert stage == ["(As interpreted.)", "(Laughter.)"]
+    assert any("(on the agenda since the weekend)" in doc.text[s.start:s.end] for s in doc.sentences)

@@ -112,3 +112,28 @@ def test_strict_mode_fails_on_a_bad_document(tmp_path):
     result = runner.invoke(app, [*ARGS, "run", str(root), "--strict", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "looks binary" in result.output
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_unwritable_output_is_one_line(tmp_path, models):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the report folder should be")
+    result = runner.invoke(app, [*ARGS, "run", str(HANOI), "--out", str(blocker)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot write the report" in lines[0]
+
+
+def test_analyst_case_keeps_going_when_another_document_is_bad(tmp_path, models):
+    root = write_case(tmp_path / "case", {
+        "qa.txt": ("qa", "analyst", "According to Foreign Minister Ri, they asked for five of the eleven resolutions.\n"),
+        "bad.txt": ("bad", "analyst", "")},
+        sides={"US": ["Trump"], "DPRK": ["Foreign Minister Ri", "Ri"]})
+    result = runner.invoke(app, [*ARGS, "run", str(root), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 3, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["skipped"] == [{"path": "bad.txt", "error": "bad.txt: document is empty [E007]"}]
+
+
+def test_option_ranges_are_checked(tmp_path):
+    result = runner.invoke(app, [*ARGS, "run", str(HANOI), "--top-k", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and not (tmp_path / "report.json").exists()

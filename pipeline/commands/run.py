@@ -22,10 +22,10 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         case_dir: Path = typer.Argument(..., help="Case folder with case.toml."),
         out: Path | None = typer.Option(None, "--out", help="Output folder (default reports/<case id>)."),
-        claim_threshold: float = typer.Option(RunConfig.claim_threshold, help="Minimum claim-detector score for a sentence to be a claim."),
-        top_k: int = typer.Option(RunConfig.top_k, help="Neighbours per claim in the alignment index."),
+        claim_threshold: float = typer.Option(RunConfig.claim_threshold, min=0.0, max=1.0, help="Minimum claim-detector score for a sentence to be a claim."),
+        top_k: int = typer.Option(RunConfig.top_k, min=1, help="Neighbours per claim in the alignment index."),
         min_similarity: float = typer.Option(RunConfig.min_similarity, help="Minimum combined alignment score for a pair."),
-        max_doc_mb: float = typer.Option(RunConfig.max_doc_mb, help="Refuse documents larger than this (MB)."),
+        max_doc_mb: float = typer.Option(RunConfig.max_doc_mb, min=0.001, help="Refuse documents larger than this (MB)."),
         strict: bool = typer.Option(False, "--strict", help="Fail on the first bad document instead of skipping it."),
     ) -> None:
         """Analyse one case: write report.json and report.html."""
@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
             path = write_report(report, out_dir)
         except DivergenceError as err:
             fail(err)
+            return
+        except OSError as err:  # the output folder is not writable, is a file, or the disk is full
+            fail(f"{err.filename or out}: cannot write the report: {err.strerror or err}")
             return
         for warning in report["warnings"]:
             typer.echo(f"warning: {warning}", err=True)
