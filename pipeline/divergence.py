@@ -247,14 +247,18 @@ _CENTRAL_PREDICATES = {"offer", "demand", "lift", "dismantle", "promise", "refus
 
 
 def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[str],
-                   config: DivergenceConfig = DivergenceConfig()) -> list[Divergence]:
-    """Central claims of one side that no document of another side comes near."""
+                   flagged: list[Divergence] = (), config: DivergenceConfig = DivergenceConfig()) -> list[Divergence]:
+    """Central claims of one side that no document of another side comes near.
+
+    A side already flagged against the claim (any type, agreement included) addresses it,
+    so a claim is never both compared with a side and said to be ignored by it.
+    """
     present = {c.side for c in claims}
     side_of = {c.id: c.side for c in claims}
-    aligned_with: dict[str, set[str]] = {}  # claim -> sides it has an aligned pair with
-    for pair in alignment.pairs:
-        aligned_with.setdefault(pair.a, set()).add(side_of[pair.b])
-        aligned_with.setdefault(pair.b, set()).add(side_of[pair.a])
+    flagged_with: dict[str, set[str]] = {}
+    for d in flagged:
+        for cid in d.claims:
+            flagged_with.setdefault(cid, set()).update(side_of[o] for o in d.claims if o != cid)
     candidates: list[tuple[float, Claim, list[str]]] = []
     for c in claims:
         if c.side not in parties or c.score < config.omission_min_claim_score:
@@ -265,7 +269,7 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
         if not central:
             continue
         best = alignment.best_other.get(c.id, {})
-        silent = [s for s in parties if s != c.side and s in present and s not in aligned_with.get(c.id, set())
+        silent = [s for s in parties if s != c.side and s in present and s not in flagged_with.get(c.id, set())
                   and best.get(s, 0.0) < config.omission_max_similarity]
         if not silent:
             continue

@@ -121,7 +121,7 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
         typed = type_pairs(by_id, alignment, scorer=models.scorer, config=DivergenceConfig(),
                            batch_size=config.batch_size)
     with timer.stage("divergence"):
-        omissions = find_omissions(claims, alignment, parties=case.parties)
+        omissions = find_omissions(claims, alignment, parties=case.parties, flagged=typed)
         divergences = finalise(typed + omissions)
 
     warnings = list(models.warnings) + [w for d in documents for w in d.warnings]
