@@ -39,6 +39,7 @@ class Alignment:
     topic_of: dict[str, str]  # claim id -> topic id
     topic_names: dict[str, str]
     best_other: dict[str, dict[str, float]] = field(default_factory=dict)  # claim -> side -> best combined score
+    best_cosine: dict[str, dict[str, float]] = field(default_factory=dict)  # claim -> side -> best plain cosine
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +111,7 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
     party_set = set(parties)
     members = {side: [i for i, c in enumerate(claims) if c.side == side] for side in parties}
     best_other: dict[str, dict[str, float]] = defaultdict(dict)
+    best_cosine: dict[str, dict[str, float]] = defaultdict(dict)
     for side, idx in members.items():
         if not idx:
             continue
@@ -122,6 +124,7 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
                 consider(qi, int(j), cos)
                 combined = candidates[(min(qi, int(j)), max(qi, int(j)))][0]
                 best_other[claims[qi].id][side] = max(best_other[claims[qi].id].get(side, 0.0), combined)
+                best_cosine[claims[qi].id][side] = max(best_cosine[claims[qi].id].get(side, 0.0), float(cos))
 
     topic_of, topic_names = _topics(claims, candidates, idf, config)
     pairs: list[AlignedPair] = []
@@ -133,7 +136,8 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
             continue
         pairs.append(AlignedPair(a=a.id, b=b.id, similarity=round(combined, 4), shared_entities=shared,
                                  topic=topic_of[a.id]))
-    return Alignment(pairs=pairs, topic_of=topic_of, topic_names=topic_names, best_other=dict(best_other))
+    return Alignment(pairs=pairs, topic_of=topic_of, topic_names=topic_names, best_other=dict(best_other),
+                     best_cosine=dict(best_cosine))
 
 
 def _query_side(vectors: np.ndarray, idx: list[int], queries: list[int], k: int) -> tuple[list[list[int]], list[list[float]]]:

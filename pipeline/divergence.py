@@ -15,12 +15,14 @@ side's documents never come near.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from .align import Alignment
+from .frames import ONE_SIDED_SCOPES
 from .schema import Claim, Divergence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -42,6 +44,9 @@ class DivergenceConfig:
     contradiction_similarity: float = 0.5  # ... so the pair must also be about the same thing
     strong_contradiction: float = 0.85  # overrides a one-sided condition
     omission_max_similarity: float = 0.42  # best match on the other side below this -> unaddressed
+    # a facility one side names and the other never does is unaddressed unless the other
+    # side has a near-paraphrase of the claim (plain cosine at least this)
+    unnamed_facility_max_cosine: float = 0.6
     omission_min_claim_score: float = 0.6
     max_omissions_ratio: float = 0.1  # of the case's party claims
     max_flags_per_claim: int = 2  # divergences (not agreements) one claim may take part in
@@ -101,6 +106,18 @@ def compare_frames(a: Claim, b: Claim) -> list[_Evidence]:
                 found.append(_Evidence("scope", strength,
                                        f"scope: {_quote(cx)} ({x_kind}) vs {_quote(cy)} ({y_kind})",
                                        {first.id: _rel(first, cx), second.id: _rel(second, cy)}))
+                break
+
+    # one-sided scope: the same act qualified on one side only ("complete" vs "complete and verifiable")
+    if not any(e.type == "scope" for e in found) and set(fa.predicates) & set(fb.predicates):
+        for kind in ONE_SIDED_SCOPES:
+            ca, cb = _cues(a, f"scope:{kind}"), _cues(b, f"scope:{kind}")
+            if bool(ca) != bool(cb):
+                first, cues = (a, ca) if ca else (b, cb)
+                other = b if first is a else a
+                found.append(_Evidence("scope", 0.65,
+                                       f"scope: {first.side} adds {_quote(cues)} ({kind}); {other.side} states no such qualifier",
+                                       {first.id: _rel(first, cues)}))
                 break
 
     # attribution: each side holds a different actor responsible
@@ -259,7 +276,10 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
     for d in flagged:
         for cid in d.claims:
             flagged_with.setdefault(cid, set()).update(side_of[o] for o in d.claims if o != cid)
-    candidates: list[tuple[float, Claim, list[str]]] = []
+    named_by: dict[str, set[str]] = {}
+    for c in claims:
+        named_by.setdefault(c.side, set()).update(e.canonical for e in c.entities)
+    candidates: list[tuple[float, Claim, list[str], list[str]]] = []
     for c in claims:
         if c.side not in parties or c.score < config.omission_min_claim_score:
             continue
@@ -269,23 +289,43 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
         if not central:
             continue
         best = alignment.best_other.get(c.id, {})
-        silent = [s for s in parties if s != c.side and s in present and s not in flagged_with.get(c.id, set())
-                  and best.get(s, 0.0) < config.omission_max_similarity]
+        cosine = alignment.best_cosine.get(c.id, {})
+        facilities = {e.canonical: e.text for e in c.entities if e.label == "FACILITY"}
+        silent: list[str] = []
+        nearness: list[float] = []
+        unnamed: list[str] = []
+        for side in parties:
+            if side == c.side or side not in present or side in flagged_with.get(c.id, set()):
+                continue
+            if best.get(side, 0.0) < config.omission_max_similarity:
+                silent.append(side)
+                nearness.append(best.get(side, 0.0))
+            elif (missing := [t for k, t in facilities.items() if k not in named_by.get(side, set())]) and \
+                    cosine.get(side, 0.0) < config.unnamed_facility_max_cosine:
+                # shared names ("Kim", "North Korea") lift the combined score of claims about
+                # something else; a facility the side never names is still unaddressed, and
+                # its nearness is measured by plain cosine
+                silent.append(side)
+                nearness.append(cosine.get(side, 0.0))
+                unnamed.extend(t for t in missing if t not in unnamed)
         if not silent:
             continue
-        closest = max((best.get(s, 0.0) for s in silent), default=0.0)
-        # a concrete thing (a facility, a weapon, a test site) left unmentioned matters most
-        weight = 1.2 if domain else 1.0
-        candidates.append((weight * c.score * (1 - closest), c, silent))
+        # a concrete thing (a facility, a weapon, a test site) left unmentioned matters most,
+        # and one the other side never names at all most of all
+        weight = 1.4 if unnamed else 1.2 if domain else 1.0
+        candidates.append((weight * c.score * (1 - max(nearness)), c, silent, unnamed))
     n_party = sum(1 for c in claims if c.side in parties)
-    keep = max(1, int(round(config.max_omissions_ratio * n_party)))
+    keep = max(1, math.ceil(config.max_omissions_ratio * n_party))
     out = []
-    for score, c, silent in sorted(candidates, key=lambda x: -x[0])[:keep]:
+    for score, c, silent, unnamed in sorted(candidates, key=lambda x: -x[0])[:keep]:
+        closest = max(alignment.best_other.get(c.id, {}).values(), default=0.0)
+        who = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " and " + silent[-1]
+        detail = (f"{who} never {'names' if len(silent) == 1 else 'name'} {', '.join(repr(t) for t in unnamed)} and "
+                  f"{'has' if len(silent) == 1 else 'have'} no close paraphrase (cosine {max(alignment.best_cosine.get(c.id, {}).values(), default=0.0):.2f})"
+                  if unnamed else f"no document of {', '.join(silent)} addresses it (closest match {closest:.2f})")
         out.append(Divergence(
             id="", type="omission", topic=alignment.topic_of.get(c.id, ""), claims=[c.id], sides=[c.side, *silent],
-            score=min(1.0, 0.8 * score),
-            explanation=f"omission: {c.side} asserts this; no document of {', '.join(silent)} addresses it "
-                        f"(closest match {max(alignment.best_other.get(c.id, {}).values(), default=0.0):.2f})",
+            score=min(1.0, 0.8 * score), explanation=f"omission: {c.side} asserts this; {detail}",
             evidence={"omitting_sides": silent, "highlights": {}}))
     return out
 

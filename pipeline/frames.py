@@ -54,9 +54,13 @@ SCOPE_LEXICON: dict[str, tuple[str, ...]] = {
     "permanent": (r"\bpermanent(?:ly)?\b", r"\birreversibl[ey]\b", r"\bforever\b", r"\bfor good\b"),
     "temporary": (r"\btemporar(?:y|ily)\b", r"\bsuspend(?:ed)?\b", r"\bfor now\b", r"\bfreeze\b",
                   r"\bmoratorium\b"),
+    # a commitment that is checked (the "V" of CVID); one-sided, it has no opposite word
+    "verified": (r"\bverifiab(?:le|ly|ility)\b", r"\bverif(?:y|ied|ication)\b", r"\bvalidat\w+\b",
+                 r"\binspect(?:ion|ions|ors)\b", r"\bmonitored\b"),
 }
 _SCOPE_RE = {kind: re.compile("|".join(p), re.I) for kind, p in SCOPE_LEXICON.items()}
 SCOPE_OPPOSITES = {("all", "part"), ("written", "verbal"), ("permanent", "temporary")}
+ONE_SIDED_SCOPES = ("verified",)  # a difference when one claim has it and the other does not
 
 _NOT_ALL = re.compile(r"\bnot\b[^.,;:]{0,30}?\ball\b", re.I)
 
@@ -64,9 +68,10 @@ _CONDITION_MARKS = {"if", "unless", "provided", "once", "until", "whether"}
 _CONDITION_RE = re.compile(
     r"\b(in exchange for|in return(?: for)?|on (?:the )?condition(?: that)?|only (?:after|if|when|then|once)|"
     r"as long as|provided that|depends? on|depending on|conditional on|in order for|until|unless|"
-    r"(?:^|[,;:] ?)should (?:the|we|they|it|he|she|washington|pyongyang)\b|first [^,;.]{3,60}, (?:and )?(?:only )?then|"
+    r"(?:^|[,;:] ?|\bthat )should (?:the|we|they|it|he|she|washington|pyongyang)\b|first [^,;.]{3,60}, (?:and )?(?:only )?then|"
     r"in stages|step[- ]by[- ]step|phased|simultaneous(?:ly)?|at the same time|in parallel|reciprocal|sequencing)\b",
     re.I)
+_COND_LEAD = re.compile(r"[,;:]?\s*(?:that\s+)?", re.I)
 _DEMAND_WORDS = re.compile(r"\b(insist(?:ed|s)?|want(?:ed|s)?|demand(?:ed|s)?|ask(?:ed|s)? for|request(?:ed|s)?)\b", re.I)
 _EXCESS_WORDS = re.compile(r"\b(one more|beyond|everything|entirety|all of|more than|additional|extra)\b", re.I)
 _HEDGES = {"may", "might", "could", "perhaps", "probably", "possibly", "maybe", "likely", "seem",
@@ -192,8 +197,9 @@ def extract_frame(span: Span, *, self_id: str | None = None, other_id: str | Non
     if frame.condition is None:
         m = _CONDITION_RE.search(text)
         if m:
-            frame.condition = text[m.start():].split(",")[0][:160]
-            frame.cues.append({"kind": "condition", "text": m.group(0), "start": offset + m.start(),
+            lead = _COND_LEAD.match(m.group(0)).end()  # the ", " or "that " before an inverted "should"
+            frame.condition = text[m.start() + lead:].split(",")[0][:160]
+            frame.cues.append({"kind": "condition", "text": m.group(0)[lead:], "start": offset + m.start() + lead,
                                "end": offset + m.end()})
 
     # time expressions
@@ -226,9 +232,10 @@ def extract_frame(span: Span, *, self_id: str | None = None, other_id: str | Non
 
 
 def _is_negated(tok) -> bool:  # noqa: ANN001 - spaCy Token
-    """"did not ask", "no testing", "was not the lifting": the predicate is denied."""
+    """"did not ask", "no testing", "was not the lifting": the predicate is denied.
+    "cannot denuclearize without validating" states a requirement, not a denial."""
     if any(c.dep_ == "neg" or (c.dep_ == "det" and c.lower_ == "no") for c in tok.children):
-        return True
+        return not any(c.lower_ == "without" for c in tok.children)
     head = tok.head
     return (head is not tok and tok.dep_ in {"attr", "acomp", "xcomp", "oprd"}
             and any(c.dep_ == "neg" for c in head.children))

@@ -119,3 +119,20 @@ def test_claim_threshold_is_configurable(tmp_path, models):
     strict = extract_claims(case, documents, nlp=models.nlp, threshold=0.99)
     assert len(loose) == sum(len(d.sentences) for d in documents)
     assert strict == []
+
+
+def test_frames_read_inverted_conditions_requirements_and_verification(tmp_path, models):
+    docs = {
+        "us.txt": ("us", "US", "POMPEO:  Everyone understands complete to include verifiable; "
+                               "you cannot completely denuclearize without validating it.\n"),
+        "d.txt": ("d", "DPRK", "KCNA:  Kim said that should the US take sincere steps to build trust, the DPRK "
+                               "could respond with further goodwill steps.\n"),
+    }
+    claims, _ = _claims(tmp_path, models, docs, sides={"US": ["Pompeo"], "DPRK": ["Kim", "KCNA"]})
+    verify = next(c.frame for c in claims if c.doc_id == "us")
+    conditional = next(c.frame for c in claims if c.doc_id == "d")
+    assert "verified" in verify.scope
+    assert "dismantle" in verify.predicates and "dismantle" not in verify.negated  # a requirement, not a denial
+    assert conditional.condition and conditional.condition.startswith("should the US take sincere steps")
+    cue = next(c for c in conditional.cues if c["kind"] == "condition")
+    assert cue["text"].lower().startswith("should")
