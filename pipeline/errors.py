@@ -39,6 +39,7 @@ class Errors:
     E056 = "nothing to roll back to: {detail}"
     E057 = "invalid training configuration: {detail}"
     E058 = "labelled pairs file not found"
+    E059 = "cannot run the pair classifier with precision {precision!r}: {detail}"
     # E070-E079: the evaluation harness (divergence evaluate)
     E070 = "unknown evaluation task {task!r} (choose from {known})"
     E071 = "invalid evaluation configuration: {detail}"

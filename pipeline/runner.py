@@ -46,10 +46,11 @@ class Models:
             from .classifier import PairClassifier
 
             try:
-                scorer = PairClassifier.load(config.classifier, models_dir=Path(config.models_dir))
+                scorer = PairClassifier.load(config.classifier, models_dir=Path(config.models_dir),
+                                             precision=config.classifier_precision)
             except ModelError as err:
-                if config.classifier != "default":
-                    raise  # a model the user named explicitly must exist
+                if config.classifier != "default" or err.code == "E059":
+                    raise  # a model or a runtime the user asked for explicitly must exist
                 warnings.append(warning_text(Warnings.W003, detail=err.problem))
         return cls(config=config, nlp=nlp, encoder=encoder, scorer=scorer, warnings=warnings)
 

@@ -85,6 +85,30 @@ def test_merged_version_predicts_like_the_adapter(untrained_version) -> None:
 
 
 @pytest.mark.slow
+def test_onnx_runtime_predicts_like_torch_and_reuses_its_export(untrained_version, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    models_dir, _ = untrained_version
+    monkeypatch.setenv("DIVERGENCE_CACHE", str(tmp_path / "cache"))
+    expected = PairClassifier.load("v-test", models_dir=models_dir, precision="fp32").predict_proba(PAIRS)
+    onnx = PairClassifier.load("v-test", models_dir=models_dir, precision="onnx")
+    np.testing.assert_allclose(onnx.predict_proba(PAIRS, batch_size=2), expected, atol=1e-4)
+    exports = sorted((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(exports) == 1
+    stamp = exports[0].stat().st_mtime_ns
+    quantised = PairClassifier.load("v-test", models_dir=models_dir, precision="onnx-int8")
+    np.testing.assert_allclose(quantised.predict_proba(PAIRS), expected, atol=0.05)
+    assert exports[0].stat().st_mtime_ns == stamp  # the fp32 export is reused, not redone
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2
+
+
+def test_unknown_precision_is_a_clear_error(untrained_version) -> None:
+    models_dir, _ = untrained_version
+    with pytest.raises(ModelError) as err:
+        PairClassifier.load("v-test", models_dir=models_dir, precision="fp16")
+    assert "[E059]" in str(err.value) and "onnx-int8" in str(err.value)
+
+
+@pytest.mark.slow
 def test_default_follows_the_registry(untrained_version) -> None:
     models_dir, _ = untrained_version
     registry.promote("v-test", models_dir=models_dir)

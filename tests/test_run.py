@@ -137,3 +137,10 @@ def test_analyst_case_keeps_going_when_another_document_is_bad(tmp_path, models)
 def test_option_ranges_are_checked(tmp_path):
     result = runner.invoke(app, [*ARGS, "run", str(HANOI), "--top-k", "0", "--out", str(tmp_path)])
     assert result.exit_code == 2 and not (tmp_path / "report.json").exists()
+
+
+def test_unknown_classifier_precision_fails_in_one_line(tmp_path):
+    result = runner.invoke(app, ["--classifier-precision", "fp16", "run", str(HANOI), "--out", str(tmp_path)])
+    assert result.exit_code != 0 and not (tmp_path / "report.json").exists()
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1 and "fp16" in message and "[E059]" in message
