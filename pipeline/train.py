@@ -48,6 +48,8 @@ LICENCES = {
     "fnc1": ("FNC-1 training stances and bodies", "none stated"),
     "domain": ("rule-based corruptions of corpora/*.txt and FNC-1 body sentences", "derived from the above"),
     "labels": ("user labels exported from the review app", "the user's own"),
+    "snli_reversed": ("SNLI train part, premise and hypothesis swapped (contradiction kept, entailment -> neutral)",
+                      "CC BY-SA 4.0"),
 }
 # Every attention and feed-forward projection of a BERT-style encoder (a full-match regex,
 # so the pooler's ``dense`` is left to ``modules_to_save``).
@@ -71,6 +73,8 @@ class TrainConfig:
     max_pairs: dict[str, int | None] = field(
         default_factory=lambda: {"sick": None, "snli": None, "anli": 1000, "fnc1": 1200, "domain": 1500}
     )
+    # sources whose training pairs are also added swapped (nli_data.reverse_pairs)
+    reversed_sources: tuple[str, ...] = ("snli",)
     eval_max_pairs: int | None = None  # cap per held-out set (smoke runs)
     fnc_sentences: int = 3
     fnc_calibration_pairs: int = 1200  # related training-body pairs that fit the stance read-out
@@ -203,6 +207,8 @@ def build_datasets(config: TrainConfig) -> tuple[dict[str, Dataset], dict[str, D
             extras["fnc_threshold"] = nli_data.fit_relatedness_threshold(tr["relatedness"], tr["stance"])
             extras["fnc_sentences"] = [s for p in _cap(tr, 600, seed=config.seed, by="body_id")["premise"] for s in nli_data.split_sentences(p)]
         train_parts[name] = _cap(tr, config.max_pairs.get(name), seed=config.seed, by=by)
+        if name in config.reversed_sources:
+            train_parts[f"{name}_reversed"] = nli_data.reverse_pairs(train_parts[name])
         if name == "fnc1":
             # Related pairs of training bodies that are not trained on: to fit the stance read-out.
             used = set(zip(train_parts[name]["hypothesis"], train_parts[name]["body_id"]))
@@ -648,7 +654,7 @@ Training: {{ metrics.train.total_pairs }} pairs, {{ metrics.train.steps }} steps
 
 Promotion: {{ "promoted" if metrics.promotion.promoted else "not promoted" }} ({{ metrics.promotion.reason }}).
 
-Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %} --seed {{ config.seed }} --epochs {{ config.epochs }} --lr {{ config.lr }} --lora-r {{ config.lora_r }} --lora-alpha {{ config.lora_alpha }}{% if config.threads %} --threads {{ config.threads }}{% endif %}`
+Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %}{% if not config.reversed_sources %} --no-reversed{% endif %} --seed {{ config.seed }} --epochs {{ config.epochs }} --lr {{ config.lr }} --lora-r {{ config.lora_r }} --lora-alpha {{ config.lora_alpha }}{% if config.threads %} --threads {{ config.threads }}{% endif %}`
 (full configuration in `metrics.json`; the domain pairs are rebuilt from whatever
 `corpora/**/*.txt` holds at training time).
 """
@@ -681,7 +687,7 @@ def evaluate_version(name: str, *, models_dir: str | Path | None = None, progres
     except (OSError, json.JSONDecodeError, KeyError) as err:
         raise ModelError(Errors.E053, path=metrics_file, detail=f"cannot read the training configuration: {err}") from err
     known_fields = {f for f in TrainConfig.__dataclass_fields__}
-    config = TrainConfig(**{k: (tuple(v) if k == "sources" else v) for k, v in stored.items() if k in known_fields})
+    config = TrainConfig(**{k: (tuple(v) if k in ("sources", "reversed_sources") else v) for k, v in stored.items() if k in known_fields})
     # the held-out parts do not depend on the domain pairs, so skip building them
     eval_config = replace(config, sources=tuple(s for s in config.sources if s != "domain"))
     progress(f"rebuilding the held-out sets of {name}")

@@ -97,6 +97,21 @@ def _toy(n: int = 400) -> Dataset:
     )
 
 
+def test_reversed_pairs_keep_only_labels_that_survive_the_swap() -> None:
+    ds = Dataset.from_dict({
+        "premise": ["A man plays a guitar on stage.", "A dog runs.", "Two kids swim."],
+        "hypothesis": ["A person plays music.", "A cat sleeps.", "Kids are in a pool."],
+        "label": [LABEL2ID["entailment"], LABEL2ID["contradiction"], LABEL2ID["neutral"]],
+        "source": ["snli"] * 3,
+    })
+    rev = nli_data.reverse_pairs(ds)
+    assert rev["premise"] == ["A person plays music.", "A cat sleeps."]
+    assert rev["hypothesis"] == ["A man plays a guitar on stage.", "A dog runs."]
+    # the general statement does not entail the specific one; a contradiction is symmetric
+    assert [LABELS[i] for i in rev["label"]] == ["neutral", "contradiction"]
+    assert set(rev["source"]) == {"snli_reversed"}
+
+
 def test_holdout_is_deterministic_disjoint_and_grouped() -> None:
     ds = _toy()
     tr, te = nli_data.holdout(ds, name="toy", fraction=0.3)
