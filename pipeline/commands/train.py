@@ -40,7 +40,7 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default: all cores)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop training after this many minutes."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the frozen-embedding baseline."),
-    no_reversed: bool = typer.Option(False, "--no-reversed", help="Do not add swapped SNLI pairs (contradiction kept, entailment -> neutral)."),
+    reversed_sources: Optional[str] = typer.Option(None, "--reversed", help="Comma-separated sources whose training pairs are also added swapped (contradiction kept, entailment -> neutral), e.g. snli."),
     promote: str = typer.Option("auto", "--promote", help="auto (only if not worse than the default) | always | never."),
     models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Public datasets (default ../shared/data)."),
@@ -69,8 +69,8 @@ def train_command(
     overrides.update(promote=promote, models_dir=str(models_dir))
     if no_baseline:
         overrides["baseline"] = False
-    if no_reversed:
-        overrides["reversed_sources"] = ()
+    if reversed_sources:
+        overrides["reversed_sources"] = tuple(s.strip() for s in reversed_sources.split(",") if s.strip())
     config = TrainConfig.smoke_recipe(**overrides) if smoke else TrainConfig(**overrides)
     try:
         result = train(config, progress=typer.echo)
