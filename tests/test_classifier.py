@@ -133,3 +133,15 @@ def test_probabilities_come_back_in_labels_order_whatever_the_model_order() -> N
         raw = torch.softmax(model(**enc).logits, dim=-1).numpy()
     # LABELS = (entailment, neutral, contradiction) -> model columns (1, 2, 0)
     np.testing.assert_allclose(proba, raw[:, [1, 2, 0]], atol=1e-5)
+
+
+def test_auto_precision_prefers_native_bf16_then_onnx_runtime(monkeypatch) -> None:
+    import importlib.util
+
+    from pipeline import classifier
+
+    monkeypatch.setattr(classifier, "_cpu_has_native_bf16", lambda: True)
+    assert classifier.default_precision() == "bf16"
+    monkeypatch.setattr(classifier, "_cpu_has_native_bf16", lambda: False)
+    has_onnx = bool(importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx"))
+    assert classifier.default_precision() == ("onnx" if has_onnx else "fp32")
