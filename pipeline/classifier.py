@@ -227,7 +227,7 @@ class PairClassifier:
         ``models_dir``, a local folder (a version folder or a full model), or a Hugging
         Face id of a full sequence-classification model.
 
-        ``precision``: "auto" (bf16 autocast where the CPU has native bf16, else fp32),
+        ``precision``: "auto" (:func:`default_precision`),
         "fp32", "bf16", "int8" (dynamic quantisation: measured 2 points less accurate,
         so never chosen automatically), "onnx" or "onnx-int8" (ONNX Runtime, the
         ``onnx`` extra; see :func:`onnx_session`). Held-out figures in model cards are fp32."""

