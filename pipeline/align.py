@@ -21,6 +21,9 @@ import numpy as np
 from .schema import AlignedPair, Claim
 
 _GENERIC = re.compile(r"^(NUM:|SIDE:)")
+# a quoted word or short phrase ('complete', "in their entirety"); the look-arounds keep
+# contractions (weren't, that's) from opening or closing a quote
+_QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c]([A-Za-z][\w -]{1,40}?)['\"\u2019\u201d](?!\w)")
 _THING_LABELS = {"SANCTIONS", "FACILITY", "FAC", "WEAPON", "RESOLUTION", "EVENT", "LAW", "PRODUCT"}
 
 
@@ -31,6 +34,7 @@ class AlignConfig:
     topic_similarity: float = 0.6  # combined score to join two claims' topics
     entity_weight: float = 0.2
     predicate_bonus: float = 0.05
+    quote_bonus: float = 0.1  # one claim quotes a word or phrase the other one uses
 
 
 @dataclass
@@ -75,13 +79,25 @@ def _entity_overlap(a: set[str], b: set[str], idf: dict[str, float]) -> tuple[fl
     return score, tuple(sorted(shared))
 
 
+def quotes_other(a: str, b: str) -> bool:
+    """Whether either text quotes a word or phrase the other one uses: a speaker who
+    quotes "'complete'" is talking about the text that says "complete"."""
+    for quoting, other in ((a, b), (b, a)):
+        for term in _QUOTED.findall(quoting):
+            if re.search(rf"(?<!\w){re.escape(term.strip())}(?!\w)", other, re.I):
+                return True
+    return False
+
+
 def _rescore(claims: list[Claim], i: int, j: int, cos: float, ent_sets: list[set[str]],
              idf: dict[str, float], config: AlignConfig) -> tuple[float, float, tuple[str, ...]]:
     overlap, shared = _entity_overlap(ent_sets[i], ent_sets[j], idf)
     same_pred = bool(set(claims[i].frame.predicates) & set(claims[j].frame.predicates))
-    # entities and predicates add to the cosine, never dilute it: paraphrases that
-    # name nothing in common still align
-    combined = cos + config.entity_weight * overlap + config.predicate_bonus * same_pred
+    quoted = quotes_other(claims[i].text, claims[j].text)
+    # entities, predicates and quotations add to the cosine, never dilute it: paraphrases
+    # that name nothing in common still align
+    combined = (cos + config.entity_weight * overlap + config.predicate_bonus * same_pred
+                + config.quote_bonus * quoted)
     return combined, cos, shared
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.align import AlignConfig, align_claims, nearest_neighbours
 from pipeline.schema import Claim, Entity, Frame
@@ -46,3 +47,22 @@ def test_pairs_are_cross_side_and_shared_entities_raise_the_score():
     assert {best.a, best.b} == {"c0", "c2"} and best.shared_entities == ("YONGBYON",)
     assert set(result.best_other["c0"]) == {"DPRK"}
     assert set(result.topic_of) == {"c0", "c1", "c2", "c3"}
+
+
+def test_quoting_the_other_sides_word_counts_as_talking_about_it():
+    from pipeline.align import quotes_other
+
+    pompeo = "Everyone involved understands 'complete' to include 'verifiable'."
+    joint = "The DPRK undertakes to work toward the complete denuclearization of the peninsula."
+    assert quotes_other(pompeo, joint) and quotes_other(joint, pompeo)
+    # apostrophes of contractions open no quotation, and a quoted word must really occur
+    assert not quotes_other("We weren't ready; that's all it was.", "It was all ready.")
+    assert not quotes_other(pompeo, "Both will recover the remains of the fallen.")
+
+    rng = np.random.default_rng(2)
+    vectors = _unit(rng, 2)
+    claims = [_claim(0, "US", pompeo), _claim(1, "Joint", joint)]
+    plain = align_claims([_claim(0, "US", "x"), _claim(1, "Joint", "y")], vectors, parties=["US", "Joint"],
+                         config=AlignConfig(min_similarity=-1.0))
+    quoted = align_claims(claims, vectors, parties=["US", "Joint"], config=AlignConfig(min_similarity=-1.0))
+    assert quoted.pairs[0].similarity == pytest.approx(plain.pairs[0].similarity + AlignConfig().quote_bonus, abs=1e-4)
