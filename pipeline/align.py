@@ -79,25 +79,30 @@ def _entity_overlap(a: set[str], b: set[str], idf: dict[str, float]) -> tuple[fl
     return score, tuple(sorted(shared))
 
 
-def quotes_other(a: str, b: str) -> bool:
+def quotes_other(a: str, b: str, *, terms_a: list[str] | None = None, terms_b: list[str] | None = None) -> bool:
     """Whether either text quotes a word or phrase the other one uses: a speaker who
-    quotes "'complete'" is talking about the text that says "complete"."""
-    for quoting, other in ((a, b), (b, a)):
-        for term in _QUOTED.findall(quoting):
+    quotes "'complete'" is talking about the text that says "complete".
+    ``terms_a``/``terms_b``: the texts' quoted terms, when already extracted."""
+    terms_a = _QUOTED.findall(a) if terms_a is None else terms_a
+    terms_b = _QUOTED.findall(b) if terms_b is None else terms_b
+    for terms, other in ((terms_a, b), (terms_b, a)):
+        for term in terms:
             if re.search(rf"(?<!\w){re.escape(term.strip())}(?!\w)", other, re.I):
                 return True
     return False
 
 
 def _rescore(claims: list[Claim], i: int, j: int, cos: float, ent_sets: list[set[str]],
-             idf: dict[str, float], config: AlignConfig) -> tuple[float, float, tuple[str, ...]]:
+             idf: dict[str, float], config: AlignConfig,
+             quoted: list[list[str]]) -> tuple[float, float, tuple[str, ...]]:
     overlap, shared = _entity_overlap(ent_sets[i], ent_sets[j], idf)
     same_pred = bool(set(claims[i].frame.predicates) & set(claims[j].frame.predicates))
-    quoted = quotes_other(claims[i].text, claims[j].text)
+    quotes = bool(quoted[i] or quoted[j]) and quotes_other(claims[i].text, claims[j].text,
+                                                           terms_a=quoted[i], terms_b=quoted[j])
     # entities, predicates and quotations add to the cosine, never dilute it: paraphrases
     # that name nothing in common still align
     combined = (cos + config.entity_weight * overlap + config.predicate_bonus * same_pred
-                + config.quote_bonus * quoted)
+                + config.quote_bonus * quotes)
     return combined, cos, shared
 
 
@@ -110,12 +115,13 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
         return Alignment(pairs=[], topic_of={c.id: f"t{i}" for i, c in enumerate(claims)},
                          topic_names={f"t{i}": _name_topic([c]) for i, c in enumerate(claims)})
     ent_sets, idf = _entity_sets(claims)
+    quoted = [_QUOTED.findall(c.text) for c in claims]
     candidates: dict[tuple[int, int], tuple[float, float, tuple[str, ...]]] = {}
 
     def consider(i: int, j: int, cos: float) -> None:
         key = (min(i, j), max(i, j))
         if i != j and j >= 0 and key not in candidates:
-            candidates[key] = _rescore(claims, key[0], key[1], float(cos), ent_sets, idf, config)
+            candidates[key] = _rescore(claims, key[0], key[1], float(cos), ent_sets, idf, config, quoted)
 
     labels, sims = nearest_neighbours(vectors, config.top_k)
     for i in range(n):
