@@ -32,7 +32,7 @@ _FILLER = re.compile(
     r"yeah|well|all right|alright|hello|hi|welcome|sure|right|great|wow|so|and|anyway|next question|"
     r"excuse me|sorry)\b[\s,.!]*(?:(?:very|so) much|everybody|everyone|all|sir|ma'am|please|"
     r"mr\.? president|again)?[\s,.!]*$", re.I)
-_COURTESY = re.compile(r"\b(thank(?:s| you)|honou?r(?:ed)?|congratulat\w*|welcome|wonderful host|"
+_COURTESY = re.compile(r"\b(thank(?:s| you)|(?:I|we) (?:also |really |just )?thank|honou?r(?:ed)?|congratulat\w*|welcome|wonderful host|"
                        r"beautiful|incredible|fantastic|amazing|appreciate|pleasure|great job|"
                        r"good morning|good afternoon|good evening|ladies and gentlemen)\b", re.I)
 _META = re.compile(r"\b(?:(?:want|like|wanted|going) to (?:say|start|begin|thank|mention|add|talk about)|"

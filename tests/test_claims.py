@@ -136,3 +136,14 @@ def test_frames_read_inverted_conditions_requirements_and_verification(tmp_path,
     assert conditional.condition and conditional.condition.startswith("should the US take sincere steps")
     cue = next(c for c in conditional.cues if c["kind"] == "condition")
     assert cue["text"].lower().startswith("should")
+
+
+def test_thanking_someone_is_not_a_claim_but_reporting_thanks_is(models):
+    from pipeline.claims import claim_score
+
+    def score(text):
+        return claim_score(next(models.nlp(text).sents))
+
+    assert score("I also thank President Moon, whom I will call right after this, and Prime Minister Abe.") < 0.5
+    assert score("Kim Jong Un thanked President Trump for making positive efforts to hold the meeting "
+                 "and for travelling a long way to the talks.") >= 0.5
