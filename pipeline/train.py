@@ -48,9 +48,13 @@ LICENCES = {
     "fnc1": ("FNC-1 training stances and bodies", "none stated"),
     "domain": ("rule-based corruptions of corpora/*.txt and FNC-1 body sentences", "derived from the above"),
     "labels": ("user labels exported from the review app", "the user's own"),
-    "snli_reversed": ("SNLI train part, premise and hypothesis swapped (contradiction kept, entailment -> neutral)",
-                      "CC BY-SA 4.0"),
 }
+# --reversed SOURCE adds "<source>_reversed": the same pairs swapped, under the same licence
+LICENCES.update({
+    f"{name}_reversed": (f"{LICENCES[name][0]}, training part with premise and hypothesis swapped "
+                         "(contradiction kept, entailment -> neutral)", LICENCES[name][1])
+    for name in ("sick", "snli", "anli")
+})
 # Every attention and feed-forward projection of a BERT-style encoder (a full-match regex,
 # so the pooler's ``dense`` is left to ``modules_to_save``).
 BERT_LORA_TARGETS = (
