@@ -4,7 +4,8 @@ Candidates come from a vector index (hnswlib, inner product over L2-normalised
 MiniLM embeddings): top-k neighbours per claim, so cost grows near-linearly with
 the number of claims instead of comparing all pairs. Each candidate is rescored
 with what embeddings miss: shared canonical entities (weighted by rarity in the
-case, so "North Korea" counts less than "Yongbyon") and shared predicate classes.
+case, so "North Korea" counts less than "Yongbyon"), shared predicate classes, and
+a quotation of the other claim's words ("'complete'" against "complete denuclearization").
 Topics are the connected groups of strongly aligned claims, capped in size so one
 busy subject cannot swallow the case.
 """

@@ -5,12 +5,13 @@ Two sources of evidence are combined for each cross-side pair:
     (both directions, averaged), when a trained model is present; and
 (b) structured comparison of the two claim frames: numbers ("five of the eleven"
     vs "in their entirety"), scope words (all/part, written/verbal,
-    permanent/temporary), a condition only one side states, different actors
-    blamed, opposite polarity.
+    permanent/temporary, verification on one side only), a condition only one side
+    states, different actors blamed, opposite polarity.
 Structured evidence decides the type when present because it can name exactly
 what differs; the classifier decides between contradiction and agreement
 otherwise, and scales every score. Omissions are claims whose topic the other
-side's documents never come near.
+side's documents never come near, or that name a facility the other side never
+names and has no close paraphrase of.
 """
 
 from __future__ import annotations
