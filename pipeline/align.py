@@ -135,6 +135,7 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
     members = {side: [i for i, c in enumerate(claims) if c.side == side] for side in parties}
     best_other: dict[str, dict[str, float]] = defaultdict(dict)
     best_cosine: dict[str, dict[str, float]] = defaultdict(dict)
+    rank: dict[tuple[int, int], int] = {}  # (query, neighbour) -> 1-based rank among the query's neighbours of that side
     for side, idx in members.items():
         if not idx:
             continue
@@ -143,7 +144,8 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
             continue
         nn, nn_sims = _query_side(vectors, idx, queries, config.top_k)
         for qi, row, row_sims in zip(queries, nn, nn_sims):
-            for j, cos in zip(row, row_sims):
+            for r, (j, cos) in enumerate(sorted(zip(row, row_sims), key=lambda x: -x[1]), start=1):
+                rank[(qi, int(j))] = r
                 consider(qi, int(j), cos)
                 combined = candidates[(min(qi, int(j)), max(qi, int(j)))][0]
                 best_other[claims[qi].id][side] = max(best_other[claims[qi].id].get(side, 0.0), combined)
@@ -158,7 +160,8 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
         if combined < config.min_similarity:
             continue
         pairs.append(AlignedPair(a=a.id, b=b.id, similarity=round(combined, 4), shared_entities=shared,
-                                 topic=topic_of[a.id]))
+                                 topic=topic_of[a.id], cosine=round(cos, 4), rank_ab=rank.get((i, j)),
+                                 rank_ba=rank.get((j, i))))
     return Alignment(pairs=pairs, topic_of=topic_of, topic_names=topic_names, best_other=dict(best_other),
                      best_cosine=dict(best_cosine))
 

@@ -38,12 +38,13 @@ def main(
     encoder: str = typer.Option(RunConfig.encoder, "--encoder", help="Sentence encoder: installed package, HF id or local path."),
     classifier: str = typer.Option(RunConfig.classifier, "--classifier", help="Pair classifier: 'default' (the promoted model), a version in --models-dir, a path, an HF id, or 'none'."),
     classifier_precision: str = typer.Option(RunConfig.classifier_precision, "--classifier-precision", help="How the pair classifier runs: auto, fp32, bf16, int8, onnx or onnx-int8 (ONNX Runtime, needs the onnx extra)."),
+    judge: str = typer.Option(RunConfig.judge, "--judge", help="Divergence judge: 'default' (the promoted judge), a judge version in --models-dir, a folder holding judge.json, or 'none' (hand rules)."),
     models_dir: Path = typer.Option(Path(RunConfig.models_dir), "--models-dir", help="Folder of trained model versions and registry.json."),
     gazetteer: list[Path] = typer.Option([], "--gazetteer", help="Extra gazetteer .jsonl file or folder (repeatable)."),
 ) -> None:
     """Global model choices, shared by every command."""
     ctx.obj = RunConfig(spacy_model=spacy_model, encoder=encoder, classifier=classifier,
-                        classifier_precision=classifier_precision, models_dir=str(models_dir), gazetteers=tuple(str(g) for g in gazetteer))
+                        classifier_precision=classifier_precision, judge=judge, models_dir=str(models_dir), gazetteers=tuple(str(g) for g in gazetteer))
 
 
 for _name in COMMAND_MODULES:

@@ -26,6 +26,7 @@ class RunConfig:
     # how the classifier runs: auto (bf16 where the CPU has it, else onnx if installed, else
     # fp32), fp32, bf16, int8, onnx or onnx-int8 (ONNX Runtime; the `onnx` extra)
     classifier_precision: str = "auto"
+    judge: str = "default"  # the learned divergence judge: "default" (the registry's), a version, a path or "none"
     models_dir: str = str(DEFAULT_MODELS_DIR)
     gazetteers: tuple[str, ...] = ()  # extra pattern files; the bundled ones are always loaded
     # claims

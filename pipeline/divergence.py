@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import numpy as np
 
 from .align import Alignment
 from .frames import ONE_SIDED_SCOPES
+from .judge import Judge, OmissionContext, PairContext
 from .schema import Claim, Divergence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -165,14 +166,45 @@ def _actor(token: str) -> str:
     return token.removeprefix("SIDE:")
 
 
+def pair_contexts(claims: dict[str, Claim], alignment: Alignment,
+                  probs: tuple[np.ndarray, np.ndarray] | None) -> list[PairContext]:
+    """What the judge reads about each aligned pair (``probs``: the pair classifier's
+    forward and backward probabilities, one row per pair, or None without a classifier)."""
+    out = []
+    for n, pair in enumerate(alignment.pairs):
+        a, b = claims[pair.a], claims[pair.b]
+        evidence: dict[str, float] = {}
+        for e in compare_frames(a, b):
+            evidence[e.type] = max(evidence.get(e.type, 0.0), e.strength)
+        out.append(PairContext(
+            a=a, b=b, cosine=pair.cosine if pair.cosine is not None else pair.similarity,
+            combined=pair.similarity, rank_ab=pair.rank_ab, rank_ba=pair.rank_ba,
+            best_cosine_a=alignment.best_cosine.get(a.id, {}).get(b.side, 0.0),
+            best_cosine_b=alignment.best_cosine.get(b.id, {}).get(a.side, 0.0),
+            probs_ab=None if probs is None else tuple(float(x) for x in probs[0][n]),
+            probs_ba=None if probs is None else tuple(float(x) for x in probs[1][n]),
+            evidence=evidence))
+    return out
+
+
 def type_pairs(claims: dict[str, Claim], alignment: Alignment, *, scorer: PairScorer | None,
-               config: DivergenceConfig = DivergenceConfig(), batch_size: int = 64) -> list[Divergence]:
+               config: DivergenceConfig = DivergenceConfig(), batch_size: int = 64,
+               judge: Judge | None = None,
+               probs: tuple[np.ndarray, np.ndarray] | None = None) -> list[Divergence]:
+    """Flag the aligned pairs: with the learned ``judge`` when one is given, else with the
+    hand rules below (the behaviour before judges existed, kept for ``--judge none``).
+    ``probs`` are the classifier's (forward, backward) probabilities if already computed."""
+    if probs is None:
+        probs = nli_probabilities(claims, alignment.pairs, scorer, batch_size)
+    if judge is not None:
+        return judge_pairs(claims, alignment, judge=judge, probs=probs, config=config,
+                           model=getattr(scorer, "version", None))
     pairs = alignment.pairs
-    probs = _nli(claims, pairs, scorer, batch_size)
+    mean = None if probs is None else (probs[0] + probs[1]) / 2
     out: list[Divergence] = []
     for n, pair in enumerate(pairs):
         a, b = claims[pair.a], claims[pair.b]
-        p = dict(zip(NLI_LABELS, probs[n])) if probs is not None else None
+        p = dict(zip(NLI_LABELS, mean[n])) if mean is not None else None
         sim_factor = 0.5 + 0.5 * min(1.0, pair.similarity / 0.8)
         salience = 0.7 + 0.3 * (a.score + b.score) / 2
         evidence = compare_frames(a, b)
@@ -236,15 +268,61 @@ def _cap_per_claim(divergences: list[Divergence], cap: int) -> list[Divergence]:
     return kept
 
 
-def _nli(claims: dict[str, Claim], pairs, scorer: PairScorer | None, batch_size: int) -> np.ndarray | None:
+def nli_probabilities(claims: dict[str, Claim], pairs, scorer: PairScorer | None,
+                      batch_size: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
+    """The classifier's probabilities for each pair, (a -> b, b -> a): contradiction is
+    symmetric, entailment is not, so agreement needs both directions."""
     if scorer is None or not pairs:
         return None
     forward = [(claims[p.a].text, claims[p.b].text) for p in pairs]
     backward = [(b, a) for a, b in forward]
     both = scorer.predict_proba(forward + backward, batch_size=batch_size)
-    # contradiction is symmetric, entailment is not: agreement needs both directions
-    fwd, bwd = both[: len(pairs)], both[len(pairs):]
-    return (fwd + bwd) / 2
+    return both[: len(pairs)], both[len(pairs):]
+
+
+def judge_pairs(claims: dict[str, Claim], alignment: Alignment, *, judge: Judge,
+                probs: tuple[np.ndarray, np.ndarray] | None, config: DivergenceConfig = DivergenceConfig(),
+                model: str | None = None) -> list[Divergence]:
+    """The judge decides whether and which type; the frames explain what differs."""
+    contexts = pair_contexts(claims, alignment, probs)
+    verdicts = judge.judge_pairs(contexts)
+    t_div, t_agr = judge.thresholds["divergence"], judge.thresholds["agreement"]
+    out: list[Divergence] = []
+    for ctx, pair, v in zip(contexts, alignment.pairs, verdicts):
+        a, b = ctx.a, ctx.b
+        p_div, p_agr = v["divergence"], v["agreement"]
+        if p_div >= t_div and p_div >= p_agr:
+            ev_type = max(v["types"], key=v["types"].get)
+            score = p_div
+            evidence = [e for e in compare_frames(a, b) if e.type == ev_type] or compare_frames(a, b)
+            reason = f"the judge gives {p_div:.0%} that both speak of one matter and part ({ev_type} {v['types'][ev_type]:.0%})"
+            if evidence:
+                explanation = f"{evidence[0].explanation}; {reason}"
+                highlights = evidence[0].highlights
+            else:
+                explanation = f"{ev_type.replace('_', ' ')}: {reason}"
+                if ctx.probs_ab is not None:
+                    explanation += (f"; the pair classifier gives {max(ctx.probs_ab[2], ctx.probs_ba[2]):.0%} "
+                                    "that both cannot be true")
+                highlights = _word_diff(a, b)
+        elif p_agr >= t_agr:
+            ev_type, score, highlights = "agreement", p_agr, {}
+            explanation = f"agreement: the judge gives {p_agr:.0%} that both give compatible accounts of one matter"
+        else:
+            continue
+        record: dict = {"similarity": pair.similarity, "shared_entities": list(pair.shared_entities),
+                        "highlights": highlights, "judge": judge.version,
+                        "judge_probs": {"divergence": round(p_div, 4), "agreement": round(p_agr, 4),
+                                        "types": {k: round(x, 4) for k, x in v["types"].items()}}}
+        if ctx.probs_ab is not None:
+            mean = [(x + y) / 2 for x, y in zip(ctx.probs_ab, ctx.probs_ba)]
+            record["probs"] = {k: round(float(x), 4) for k, x in zip(NLI_LABELS, mean)}
+            if model:
+                record["model"] = model
+        out.append(Divergence(id="", type=ev_type, topic=pair.topic or alignment.topic_of[a.id],
+                              claims=[a.id, b.id], sides=[a.side, b.side], score=min(1.0, score),
+                              explanation=explanation, evidence=record))
+    return _cap_per_claim(out, config.max_flags_per_claim)
 
 
 def _word_diff(a: Claim, b: Claim) -> dict[str, list[list[int]]]:
@@ -264,7 +342,78 @@ _CENTRAL_PREDICATES = {"offer", "demand", "lift", "dismantle", "promise", "refus
                        "test", "agree", "halt"}
 
 
+def omission_contexts(claims: list[Claim], alignment: Alignment, *, parties: list[str]) -> list[OmissionContext]:
+    """What the judge reads about each party claim, against the other present parties."""
+    present = {c.side for c in claims}
+    named_by: dict[str, set[str]] = {}
+    for c in claims:
+        named_by.setdefault(c.side, set()).update(e.canonical for e in c.entities)
+    per_doc: dict[str, list[str]] = {}
+    for c in claims:
+        per_doc.setdefault(c.doc_id, []).append(c.id)
+    out = []
+    for c in claims:
+        if c.side not in parties:
+            continue
+        others = [s for s in parties if s != c.side and s in present]
+        if not others:
+            continue
+        facilities = {e.canonical for e in c.entities if e.label == "FACILITY"}
+        doc_ids = per_doc[c.doc_id]
+        ctx = OmissionContext(
+            claim=c,
+            best_combined={s: alignment.best_other.get(c.id, {}).get(s, 0.0) for s in others},
+            best_cosine={s: alignment.best_cosine.get(c.id, {}).get(s, 0.0) for s in others},
+            unnamed_facility=any(f not in named_by.get(s, set()) for f in facilities for s in others),
+            relative_position=doc_ids.index(c.id) / max(1, len(doc_ids) - 1))
+        out.append(ctx)
+    return out
+
+
 def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[str],
+                   flagged: list[Divergence] = (), config: DivergenceConfig = DivergenceConfig(),
+                   judge: Judge | None = None) -> list[Divergence]:
+    """Central claims of one side that no document of another side comes near: the judge's
+    omission probability when a judge is given, else the hand rules."""
+    if judge is None or judge.omission is None:
+        return _rule_omissions(claims, alignment, parties=parties, flagged=flagged, config=config)
+    # a side flagged against the claim (any type, agreement included) addresses it, so a
+    # claim is never both compared with a side and said to be ignored by it
+    side_of = {c.id: c.side for c in claims}
+    flagged_with: dict[str, set[str]] = {}
+    for d in flagged:
+        for cid in d.claims:
+            flagged_with.setdefault(cid, set()).update(side_of[o] for o in d.claims if o != cid)
+    contexts = omission_contexts(claims, alignment, parties=parties)
+    probs = judge.judge_omissions(contexts)
+    threshold = judge.thresholds["omission"]
+    n_party = sum(1 for c in claims if c.side in parties)
+    keep = max(1, math.ceil(config.max_omissions_ratio * n_party))
+    candidates = []
+    for p, ctx in zip(probs, contexts):
+        others = [s for s in ctx.best_combined if s not in flagged_with.get(ctx.claim.id, set())]
+        if p >= threshold and others:
+            candidates.append((float(p), ctx, others))
+    ranked = sorted(candidates, key=lambda x: (-x[0], x[1].claim.id))[:keep]
+    out = []
+    for p, ctx, others in ranked:
+        c = ctx.claim
+        # the sides that come least near are the silent ones (all of them when none comes near)
+        silent = [s for s in others if ctx.best_combined[s] < config.omission_max_similarity] or \
+            [min(others, key=lambda s: ctx.best_combined[s])]
+        near = max(ctx.best_combined[s] for s in silent)
+        who = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " and " + silent[-1]
+        out.append(Divergence(
+            id="", type="omission", topic=alignment.topic_of.get(c.id, ""), claims=[c.id], sides=[c.side, *silent],
+            score=min(1.0, p),
+            explanation=(f"omission: {c.side} asserts this; no document of {who} addresses it (closest match "
+                         f"{near:.2f}); the judge gives {p:.0%} that it is left out"),
+            evidence={"omitting_sides": silent, "highlights": {}, "judge": judge.version,
+                      "judge_probs": {"omission": round(p, 4)}}))
+    return out
+
+
+def _rule_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[str],
                    flagged: list[Divergence] = (), config: DivergenceConfig = DivergenceConfig()) -> list[Divergence]:
     """Central claims of one side that no document of another side comes near.
 

@@ -59,6 +59,8 @@ class Errors:
     E100 = "event gold file not found"
     E101 = "malformed event gold file: {detail}"
     E102 = "report does not belong to this gold case: {detail}"
+    E103 = "gold quote not found in document {doc!r}: {quote!r}"
+    E104 = "no event found: expected gold files (*.json) or real-event folders (case.toml + gold.json)"
     # E110-E119: batch processing (pipeline.batch, divergence batch)
     E110 = "no cases found: expected case folders (each with case.toml) or a manifest table (manifest.csv or manifest.jsonl)"
     E111 = "case id {case_id!r} is also used by {other}; each case in a batch needs its own id"

@@ -159,3 +159,46 @@ def resolve_version(ref: str, *, models_dir: str | Path | None = None) -> tuple[
         folder = _models_dir(models_dir) / name
         return (name, folder) if ref != "default" and (folder / "divergence.json").is_file() else None
     return name, _models_dir(models_dir) / entry.get("path", name)
+
+
+# --- divergence judges ----------------------------------------------------------------------
+# ``registry.json`` also holds ``"judge": {"default": NAME, "versions": {NAME: {"path", "created",
+# "metrics", "promoted"}}}``: judge versions (``pipeline.judge``) are registered like pair
+# classifiers, but apart, because a judge is trained on the classifier's outputs.
+
+
+def register_judge(name: str, *, metrics: dict[str, Any], promote_it: bool,
+                   models_dir: str | Path | None = None) -> VersionInfo:
+    """Add (or update) a judge version; make it the default judge when ``promote_it``."""
+    data = load_registry(models_dir)
+    judges = data.setdefault("judge", {"default": None, "versions": {}})
+    entry = judges["versions"].get(name, {})
+    entry.update({"path": entry.get("path", name),
+                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "metrics": metrics, "promoted": bool(entry.get("promoted")) or promote_it})
+    judges["versions"][name] = entry
+    if promote_it:
+        judges["default"] = name
+    save_registry(data, models_dir)
+    return VersionInfo(name=name, path=entry["path"], created=entry["created"], metrics=metrics,
+                       promoted=entry["promoted"], is_default=judges["default"] == name)
+
+
+def default_judge(models_dir: str | Path | None = None) -> str | None:
+    return (load_registry(models_dir).get("judge") or {}).get("default")
+
+
+def resolve_judge(ref: str, *, models_dir: str | Path | None = None) -> Path | None:
+    """``"default"``, a registered judge name, or a folder/file holding ``judge.json`` -> its path."""
+    judges = load_registry(models_dir).get("judge") or {}
+    name = judges.get("default") if ref == "default" else ref
+    if not name:
+        return None
+    entry = (judges.get("versions") or {}).get(name)
+    if entry is not None:
+        return _models_dir(models_dir) / entry.get("path", name)
+    path = Path(ref)
+    if (path / "judge.json").is_file() or (path.is_file() and path.suffix == ".json"):
+        return path
+    folder = _models_dir(models_dir) / name
+    return folder if (folder / "judge.json").is_file() else None

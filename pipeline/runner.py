@@ -20,7 +20,8 @@ from . import __version__
 from .align import AlignConfig, align_claims
 from .claims import extract_claims
 from .config import RunConfig
-from .divergence import DivergenceConfig, find_omissions, finalise, type_pairs
+from .align import Alignment
+from .divergence import DivergenceConfig, find_omissions, finalise, nli_probabilities, type_pairs
 from .errors import CaseError, ModelError, Warnings, warning_text
 from .ingest import ReadOptions, read_case
 from .io import atomic_write
@@ -36,6 +37,7 @@ class Models:
     encoder: Encoder
     scorer: Any | None  # pipeline.classifier.PairClassifier
     warnings: list[str] = field(default_factory=list)
+    judge: Any | None = None  # pipeline.judge.Judge; None: the hand rules decide
 
     @classmethod
     def load(cls, config: RunConfig) -> "Models":
@@ -52,7 +54,17 @@ class Models:
                 if config.classifier != "default" or err.code == "E059":
                     raise  # a model or a runtime the user asked for explicitly must exist
                 warnings.append(warning_text(Warnings.W003, detail=err.problem))
-        return cls(config=config, nlp=nlp, encoder=encoder, scorer=scorer, warnings=warnings)
+        judge = None
+        if config.judge.lower() != "none":
+            from .judge import Judge
+
+            try:
+                judge = Judge.load(config.judge, models_dir=Path(config.models_dir))
+            except ModelError as err:
+                if config.judge != "default":
+                    raise
+                warnings.append(warning_text(Warnings.W003, detail=err.problem))
+        return cls(config=config, nlp=nlp, encoder=encoder, scorer=scorer, warnings=warnings, judge=judge)
 
     @classmethod
     def cached(cls, config: RunConfig) -> "Models":
@@ -69,6 +81,7 @@ class Models:
             "spacy_model": f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}",
             "encoder": self.encoder.name,
             "classifier": getattr(self.scorer, "version", "none") if self.scorer else "none",
+            "judge": self.judge.version if self.judge else "none",
         }
 
 
@@ -90,9 +103,23 @@ class _Timer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
-                 strict: bool = False) -> dict[str, Any]:
-    """Run every stage on a case folder and return the report (CONTRACTS §3) as a dict.
+@dataclass
+class CaseAnalysis:
+    """A case up to the judgement: what every stage before the judge produced. Scorers and
+    judge training reuse it to judge the same candidates many times."""
+
+    case: Any  # CaseSpec
+    documents: list
+    errors: list
+    claims: list
+    alignment: Alignment
+    vectors: Any  # the claims' sentence embeddings (L2-normalised), one row per claim
+    probs: tuple | None  # the pair classifier's (forward, backward) probabilities per aligned pair
+    timer: _Timer
+
+
+def prepare_case(case_dir: str | Path, *, config: RunConfig, models: Models, strict: bool = False) -> CaseAnalysis:
+    """Ingest, claims, encoder, alignment and the pair classifier on a case folder.
 
     Bad manifests raise ``CaseError``. A bad document is skipped and listed under
     ``skipped`` (or raised when ``strict``), so it never costs the others' results.
@@ -117,17 +144,31 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
     with timer.stage("align"):
         alignment = align_claims(claims, vectors, parties=case.parties,
                                  config=AlignConfig(top_k=config.top_k, min_similarity=config.min_similarity))
-    by_id = {c.id: c for c in claims}
     with timer.stage("classifier"):
-        typed = type_pairs(by_id, alignment, scorer=models.scorer, config=DivergenceConfig(),
-                           batch_size=config.batch_size)
+        probs = nli_probabilities({c.id: c for c in claims}, alignment.pairs, models.scorer, config.batch_size)
+    return CaseAnalysis(case=case, documents=documents, errors=errors, claims=claims, alignment=alignment,
+                        vectors=vectors, probs=probs, timer=timer)
+
+
+def judge_case(analysis: CaseAnalysis, *, config: RunConfig, models: Models, judge: Any = "models") -> dict[str, Any]:
+    """The judgement and the report (CONTRACTS §3) as a dict. ``judge``: the models' judge
+    unless another one (or None for the hand rules) is given."""
+    judge = models.judge if judge == "models" else judge
+    case, documents, errors, claims, alignment = (analysis.case, analysis.documents, analysis.errors,
+                                                  analysis.claims, analysis.alignment)
+    timer = analysis.timer
+    by_id = {c.id: c for c in claims}
     with timer.stage("divergence"):
-        omissions = find_omissions(claims, alignment, parties=case.parties, flagged=typed)
+        typed = type_pairs(by_id, alignment, scorer=models.scorer, config=DivergenceConfig(),
+                           batch_size=config.batch_size, judge=judge, probs=analysis.probs)
+        omissions = find_omissions(claims, alignment, parties=case.parties, flagged=typed, judge=judge)
         divergences = finalise(typed + omissions)
 
     warnings = list(models.warnings) + [w for d in documents for w in d.warnings]
     used_topics = {d.topic for d in divergences} | set(alignment.topic_of.values())
     counts = {t: sum(1 for d in divergences if d.type == t) for t in DIVERGENCE_TYPES}
+    versions = models.versions()
+    versions["judge"] = judge.version if judge is not None else "none"
     return {
         "schema_version": SCHEMA_VERSION,
         "case": {"id": case.id, "title": case.title, "date": case.date},
@@ -141,11 +182,18 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
         "skipped": [{"path": _relative(e.path, case.root), "error": f"{_relative(e.path, case.root)}: {e.problem} [{e.code}]"}
                     for e in errors],
         "warnings": warnings,
-        "models": models.versions(),
+        "models": versions,
         "config": {"claim_threshold": config.claim_threshold, "top_k": config.top_k,
                    "min_similarity": config.min_similarity},
         "timings": {k: round(v, 3) for k, v in timer.seconds.items()},
     }
+
+
+def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
+                 strict: bool = False) -> dict[str, Any]:
+    """Run every stage on a case folder and return the report (CONTRACTS §3) as a dict."""
+    return judge_case(prepare_case(case_dir, config=config, models=models, strict=strict),
+                      config=config, models=models)
 
 
 def _relative(path: str | None, root: Path) -> str | None:
@@ -179,4 +227,4 @@ def default_out_dir(case_dir: str | Path) -> Path:
     return Path("reports") / case.id
 
 
-__all__ = ["Models", "analyse_case", "write_report", "atomic_write", "default_out_dir", "CaseError"]
+__all__ = ["CaseAnalysis", "Models", "analyse_case", "judge_case", "prepare_case", "write_report", "atomic_write", "default_out_dir", "CaseError"]

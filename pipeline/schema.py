@@ -202,9 +202,14 @@ class Claim:
 class AlignedPair:
     a: str  # claim ids
     b: str
-    similarity: float  # cosine of sentence embeddings
+    similarity: float  # combined alignment score (cosine + shared entities, predicates, quotations)
     shared_entities: tuple[str, ...] = ()
     topic: str | None = None
+    cosine: float | None = None  # plain cosine of the sentence embeddings
+    # where each claim ranks among the other's nearest claims of its side (1 = nearest;
+    # None: not among the top-k); mutual nearest neighbours are the likeliest counterparts
+    rank_ab: int | None = None
+    rank_ba: int | None = None
 
 
 @dataclass

@@ -6,4 +6,5 @@ COMMAND_MODULES = (
     "pipeline.commands.evaluate",
     "pipeline.commands.review",
     "pipeline.commands.batch",
+    "pipeline.commands.judge",
 )

@@ -1,0 +1,98 @@
+"""``divergence benchmark`` and ``divergence train-judge``: the divergence judge on gold events."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from ..config import DEFAULT_MODELS_DIR, PROJECT_ROOT, RunConfig
+from ..errors import DivergenceError
+
+DEFAULT_EVENTS = [PROJECT_ROOT.parent / "shared" / "gold", PROJECT_ROOT.parent / "shared" / "real"]
+
+
+class Mode(str, Enum):
+    loeo = "loeo"
+    fixed = "fixed"
+    rules = "rules"
+
+
+class Promote(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+def _fail(err: object) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("benchmark")(benchmark_command)
+    app.command("train-judge")(train_judge_command)
+
+
+def benchmark_command(
+    ctx: typer.Context,
+    events: list[Path] = typer.Argument(None, help="Gold files, real-event folders, or folders of them "
+                                        "(default: ../shared/gold ../shared/real)."),
+    mode: Mode = typer.Option(Mode.loeo, "--mode", help="loeo: each event judged by a judge fitted on the other "
+                              "events; fixed: the judge chosen with the global --judge; rules: the hand rules."),
+    out: Path = typer.Option(Path("reports") / "benchmark.json", "--out", help="The table as JSON."),
+    work_dir: Path = typer.Option(Path("reports") / "benchmark-cases", "--work-dir",
+                                  help="Where the paraphrased events' case folders are written."),
+) -> None:
+    """Run and score every gold event; print the per-event table and the macro means."""
+    from ..judge_fit import benchmark, format_table
+    from ..runner import Models
+
+    config: RunConfig = ctx.obj or RunConfig()
+    try:
+        paths = events or DEFAULT_EVENTS
+        models = Models.load(config if mode == Mode.fixed else config.with_overrides(judge="none"))
+        if mode == Mode.fixed and models.judge is None:
+            _fail(f"{config.models_dir}: no judge {config.judge!r} to run (see divergence train-judge)")
+        result = benchmark(paths, mode=mode.value, config=config, models=models, work_dir=work_dir,
+                           progress=lambda line: typer.echo(line, err=True))
+    except DivergenceError as err:
+        _fail(err)
+        return
+    typer.echo(format_table(result))
+    from ..io import atomic_write
+
+    atomic_write(out, json.dumps(result, indent=1, ensure_ascii=False))
+    typer.echo(f"wrote {out}")
+
+
+def train_judge_command(
+    ctx: typer.Context,
+    events: list[Path] = typer.Argument(None, help="Gold events to fit on (default: ../shared/gold ../shared/real)."),
+    version: str = typer.Option(None, "--version", help="Judge version name (default judge-<date>)."),
+    labels: Path = typer.Option(None, "--labels", help="Reviewers' labels exported from the review app "
+                                "(csv/jsonl/parquet), added to the gold pairs."),
+    reports: Path = typer.Option(Path("reports"), "--reports", help="Report folders the labels refer to."),
+    promote: Promote = typer.Option(Promote.auto, "--promote", help="auto: only if its leave-one-event-out "
+                                    "figures are not worse than the default judge's."),
+    models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
+    work_dir: Path = typer.Option(Path("reports") / "benchmark-cases", "--work-dir"),
+) -> None:
+    """Fit the divergence judge on every gold event (and reviewers' labels), gated on leave-one-event-out."""
+    from ..judge_fit import format_table, train_judge
+    from ..runner import Models
+
+    config: RunConfig = (ctx.obj or RunConfig()).with_overrides(judge="none", models_dir=str(models_dir))
+    try:
+        models = Models.load(config)
+        result = train_judge(events or DEFAULT_EVENTS, version=version, config=config, models=models,
+                             work_dir=work_dir, labels=labels, reports=reports, promote=promote.value,
+                             models_dir=models_dir, progress=lambda line: typer.echo(line, err=True))
+    except DivergenceError as err:
+        _fail(err)
+        return
+    typer.echo(format_table(result["loeo"]))
+    typer.echo(f"{result['path']}: judge {result['version']} "
+               f"({'promoted to default' if result['promoted'] else 'registered, not promoted'}: {result['reason']})")

@@ -1,0 +1,155 @@
+"""The learned divergence judge: its stored form, its decisions, and its training on gold events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.align import Alignment
+from pipeline.divergence import judge_pairs
+from pipeline.judge import PAIR_FEATURES, PAIR_TYPES, Judge, LinearModel, PairContext, pair_features
+from pipeline.schema import AlignedPair, Claim, Entity, Frame
+
+FIXTURES = Path(__file__).parent / "fixtures" / "events"
+
+
+def _claim(cid: str, side: str, text: str, **frame) -> Claim:
+    return Claim(id=cid, doc_id=f"doc-{side}", side=side, claimer=side, text=text, start=0, end=len(text),
+                 score=0.8, entities=[Entity("the harbour", "FACILITY", "HARBOUR", 0, 3)], frame=Frame(**frame))
+
+
+def _constant(classes, features, logits) -> LinearModel:
+    n = len(features)
+    return LinearModel(classes=list(classes), features=list(features), mean=[0.0] * n, scale=[1.0] * n,
+                       coef=[[0.0] * n for _ in logits], intercept=list(logits))
+
+
+def _judge(*, p_div_feature: str, weight: float, intercept: float, types: dict[str, float],
+           thresholds=(0.5, 0.5, 0.5)) -> Judge:
+    n = len(PAIR_FEATURES)
+    coef = [0.0] * n
+    coef[PAIR_FEATURES.index(p_div_feature)] = weight
+    parts = LinearModel(classes=["agreement", "divergence"], features=list(PAIR_FEATURES), mean=[0.0] * n,
+                        scale=[1.0] * n, coef=[coef], intercept=[intercept])
+    return Judge(version="judge-test", related=_constant(["other", "related"], PAIR_FEATURES, [8.0]), parts=parts,
+                 types=_constant(list(types), PAIR_FEATURES, list(types.values())), omission=None,
+                 thresholds=dict(zip(("divergence", "agreement", "omission"), thresholds)))
+
+
+def test_linear_model_reproduces_sklearn_probabilities():
+    from sklearn.linear_model import LogisticRegression
+
+    from pipeline.judge_fit import _linear
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0.3, "divergence", "other")
+    model = _linear(X, y, features=["a", "b", "c"], c=1.0, positive="divergence")
+    assert model.classes == ["other", "divergence"]
+    mean, scale = X.mean(0), X.std(0)
+    ref = LogisticRegression(C=1.0, max_iter=2000).fit((X - mean) / scale, (y == "divergence").astype(int))
+    ours = model.predict_proba(X)[:, 1]
+    np.testing.assert_allclose(ours, ref.predict_proba((X - mean) / scale)[:, 1], atol=1e-4)
+    # the positive class is the one that grows with the feature that defines it
+    assert ours[X[:, 0] > 2].min() > 0.5 > ours[X[:, 0] < -2].max()
+
+
+def test_binary_model_without_positives_is_a_small_constant():
+    from pipeline.judge_fit import _linear
+
+    model = _linear(np.ones((9, 2)), ["other"] * 9, features=["a", "b"], c=1.0, positive="omission")
+    p = model.predict_proba(np.zeros((3, 2)))[:, 1]
+    assert model.classes == ["other", "omission"] and np.allclose(p, p[0]) and p[0] < 0.1
+
+
+def test_judge_json_round_trip_and_registry(tmp_path):
+    from pipeline.errors import ModelError
+    from pipeline.registry import register_judge
+
+    judge = _judge(p_div_feature="frame_quantity", weight=3.0, intercept=-1.0, types={"quantity": 1.0, "scope": 0.0})
+    folder = tmp_path / "judge-a"
+    folder.mkdir()
+    (folder / "judge.json").write_text(json.dumps(judge.to_json()), encoding="utf-8")
+    with pytest.raises(ModelError, match="no judge"):
+        Judge.load("default", models_dir=tmp_path)
+    register_judge("judge-a", metrics={"objective": 0.5}, promote_it=True, models_dir=tmp_path)
+    for ref in ("default", "judge-a", str(folder)):
+        loaded = Judge.load(ref, models_dir=tmp_path)
+        assert loaded.version == "judge-a" and loaded.thresholds == judge.thresholds
+        X = np.stack([np.arange(len(PAIR_FEATURES), dtype=float)])
+        np.testing.assert_allclose(loaded.pair_probabilities(X), judge.pair_probabilities(X))
+    (folder / "judge.json").write_text('{"divergence": {}}', encoding="utf-8")
+    with pytest.raises(ModelError, match="unreadable judge"):
+        Judge.load("judge-a", models_dir=tmp_path)
+
+
+def test_judge_flags_the_pair_it_believes_and_explains_with_the_frames():
+    a = _claim("a", "N", "Southport asked us to withdraw all twelve patrol boats.",
+               quantities=[{"text": "twelve", "value": 12, "of": None, "unit": "boat", "start": 40, "end": 46}],
+               cues=[{"kind": "scope:all", "text": "all", "start": 36, "end": 39}], predicates=["demand"])
+    b = _claim("b", "S", "We asked them to withdraw three of the twelve boats.",
+               quantities=[{"text": "three of the twelve", "value": 3, "of": 12, "unit": "boat", "start": 26,
+                            "end": 45}], predicates=["demand"])
+    c = _claim("c", "S", "Our fishermen lost income.")
+    claims = {x.id: x for x in (a, b, c)}
+    alignment = Alignment(pairs=[AlignedPair("a", "b", 0.7, ("HARBOUR",), "t0", 0.7, 1, 1),
+                                 AlignedPair("a", "c", 0.4, (), "t1", 0.4, 2, 2)],
+                          topic_of={"a": "t0", "b": "t0", "c": "t1"}, topic_names={"t0": "boats", "t1": "x"})
+    judge = _judge(p_div_feature="frame_quantity", weight=6.0, intercept=-3.0,
+                   types={"quantity": 2.0, "contradiction": 0.0, "scope": -1.0}, thresholds=(0.5, 0.9, 0.5))
+    flags = judge_pairs(claims, alignment, judge=judge, probs=None)
+    # the pair without a frame difference does not part: an agreement, at P = 1 - sigmoid(-3)
+    by_type = {f.type: f for f in flags}
+    assert sorted((f.claims[1], f.type) for f in flags) == [("b", "quantity"), ("c", "agreement")]
+    flag = by_type["quantity"]
+    assert flag.score > 0.9 and by_type["agreement"].score == pytest.approx(1 / (1 + np.exp(-3)), abs=1e-3)
+    assert "'all' vs 'three of the twelve'" in flag.explanation and "judge gives" in flag.explanation
+    assert flag.evidence["judge"] == "judge-test" and set(flag.evidence["judge_probs"]["types"]) == {
+        "quantity", "contradiction", "scope"}
+    # the threshold is the judge's: raised above the pair's probability, nothing is flagged
+    judge.thresholds.update(divergence=0.99, agreement=0.99)
+    assert judge_pairs(claims, alignment, judge=judge, probs=None) == []
+
+
+def test_pair_features_read_both_directions_of_the_classifier():
+    a, b = _claim("a", "N", "The lane reopens in June."), _claim("b", "S", "The lane stays shut.")
+    ctx = PairContext(a=a, b=b, cosine=0.6, combined=0.7, rank_ab=1, rank_ba=3,
+                      probs_ab=(0.1, 0.2, 0.7), probs_ba=(0.3, 0.5, 0.2))
+    f = dict(zip(PAIR_FEATURES, pair_features(ctx)))
+    assert f["nli_contradiction_max"] == pytest.approx(0.7) and f["nli_contradiction_min"] == pytest.approx(0.2)
+    assert f["nli_entailment_min"] == pytest.approx(0.1) and f["has_nli"] == 1.0
+    assert f["recip_rank_ab"] == 1.0 and f["recip_rank_ba"] == pytest.approx(1 / 3) and f["mutual_nearest"] == 0.0
+    assert len(PAIR_FEATURES) == len(pair_features(ctx))
+    assert set(PAIR_TYPES) >= {"quantity", "scope", "contradiction", "added_condition", "attribution"}
+
+
+def test_roc_auc():
+    from pipeline.judge_fit import roc_auc
+
+    assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert roc_auc([0.1], [0.9]) == 0.0
+    assert roc_auc([0.5, 0.5], [0.5]) == 0.5
+    assert roc_auc([], [0.3]) is None
+
+
+def test_real_event_quotes_are_located_even_where_the_text_normalised_no_break_spaces():
+    from pipeline.gold import load_real_event, locate_quote, real_case
+
+    event = load_real_event(FIXTURES / "ferry-call")
+    assert [d.id for d in event.divergences] == ["F-D1", "F-D2"] and event.divergences[1].b is None
+    assert event.divergences[1].omitting_sides == ("Brisa",)
+    assert event.divergences[0].types == ("added_condition",)
+    texts = {d.doc_id: (FIXTURES / "ferry-call" / f"{d.doc_id}.txt").read_text(encoding="utf-8")
+             for d in event.documents}
+    normalised = {k: v.replace("\u00a0", " ") for k, v in texts.items()}
+    for stored in (texts, normalised):
+        report = {"documents": [{"id": k, "text": v} for k, v in stored.items()]}
+        case = real_case(event, FIXTURES / "ferry-call", report)
+        for (doc, i), span in case.spans.items():
+            quote = event.document(doc).statements[i]
+            assert " ".join(stored[doc][span.start:span.end].split()) == " ".join(quote.split())
+    assert locate_quote("Talks\u00a0ended  early.", "Talks ended early.") == (0, 19)
+    assert locate_quote("nothing here", "Talks ended") is None
