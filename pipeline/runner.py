@@ -91,16 +91,18 @@ class _Timer:
 
 
 def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
-                 strict: bool = False) -> dict[str, Any]:
+                 strict: bool = False, allowed_roots: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Run every stage on a case folder and return the report (CONTRACTS §3) as a dict.
 
     Bad manifests raise ``CaseError``. A bad document is skipped and listed under
     ``skipped`` (or raised when ``strict``), so it never costs the others' results.
+    Documents are read from inside the case folder or ``allowed_roots`` only.
     """
     timer = _Timer()
     with timer.stage("ingest"):
         case = load_manifest(case_dir)
-        documents, errors = read_case(case, options=ReadOptions(max_doc_mb=config.max_doc_mb))
+        documents, errors = read_case(case, options=ReadOptions(max_doc_mb=config.max_doc_mb,
+                                                                allowed_roots=tuple(allowed_roots)))
     if errors and strict:
         raise errors[0]
     # the parties still heard: sides of the remaining documents, plus the [sides] that a
