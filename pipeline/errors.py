@@ -64,7 +64,6 @@ class Errors:
     E094 = "no report folders given and none found under {where}"
     E095 = "cannot export labels: {detail}"
     E096 = "the access token is empty: pass a non-empty --token (or unset DIVERGENCE_REVIEW_TOKEN to have one generated)"
-    E097 = "none of the report folders can be read"
     # E100-E109: event gold files and the event scorer (pipeline.gold, evaluation/event_scorer.py)
     E100 = "event gold file not found"
     E101 = "malformed event gold file: {detail}"
@@ -86,7 +85,6 @@ class Warnings:
     W002 = "no speaker labels found; the whole text is attributed to the manifest speaker {speaker!r}"
     W003 = "no trained pair classifier found ({detail}); divergence types come from frame comparison and embedding similarity only"
     W004 = "removed {what} from the text"
-    W005 = "skipped unreadable report: {detail}"
 
 
 class DivergenceError(Exception):
