@@ -30,7 +30,7 @@ class Errors:
     E016 = "malformed batch manifest: {detail}"
     E017 = "invalid label: {detail}"
     # E018-E029: hostile or runaway input (see README "Security")
-    E018 = "document resolves to {target}, outside the case folder (after symlinks); keep documents inside it or name their folder with --allow-root"
+    E018 = "document is outside the case folder{via}; keep documents inside it or name their folder with --allow-root"
     E019 = "document is not a regular file ({kind})"
     E020 = "line {line} is {length:,} characters long, over the {limit:,}-character limit (split it into paragraphs)"
     E021 = "{what} is nested more than {limit} levels deep"

@@ -145,7 +145,8 @@ def resolve_document(case: CaseSpec, spec: DocumentSpec, *, allowed_roots: Itera
     for root in (case.root, *allowed_roots):
         if target.is_relative_to(Path(root).resolve()):
             return target
-    raise CaseError(Errors.E018, path=candidate, target=target)
+    via = "" if target == candidate else f" (it resolves to {target})"
+    raise CaseError(Errors.E018, path=candidate, via=via)
 
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
