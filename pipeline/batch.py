@@ -25,7 +25,9 @@ import json
 import os
 import re
 import resource
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,7 +40,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .config import RunConfig
 from .errors import BatchError, CaseError, DivergenceError, Errors
-from .manifest import MANIFEST_NAME, load_manifest
+from .manifest import MANIFEST_NAME, check_nesting, iter_checked, load_manifest, resolve_document
 from .io import atomic_write
 from .schema import CaseSpec, DocumentSpec
 
@@ -216,6 +218,7 @@ def _table_rows(path: Path) -> list[tuple[int, dict[str, str | None]]]:
             if not line.strip():
                 continue
             try:
+                check_nesting(line, path=f"{path}:{n}", what="manifest row")
                 item = json.loads(line)
             except json.JSONDecodeError as err:
                 raise CaseError(Errors.E016, path=path, detail=f"line {n}: {err.msg}") from None
@@ -285,13 +288,20 @@ def _looks_like_case(folder: Path) -> bool:
 
 
 def find_cases(input_path: str | Path, *, out_dir: Path) -> list[Path]:
-    """The case folders of a batch input.
+    """The case folders of a batch input (see ``find_input``)."""
+    return find_input(input_path, out_dir=out_dir)[0]
+
+
+def find_input(input_path: str | Path, *, out_dir: Path) -> tuple[list[Path], tuple[Path, ...]]:
+    """The case folders of a batch input, and the folders their documents may be read from.
 
     ``input_path`` is a case folder, a folder of case folders, a folder holding
     ``manifest.csv``/``manifest.jsonl`` next to loose transcripts, or such a table
     itself. Table cases are written as case folders under ``out_dir/_cases``. A plain
     subfolder without ``case.toml`` is returned too, so that it is reported as a failed case
-    instead of being silently ignored.
+    instead of being silently ignored. A table's documents live beside the table, not in the
+    generated folders, so the table's folder is returned as an allowed root (the user named
+    the table; a case folder cannot name roots for itself).
     """
     root = Path(input_path)
     if not root.exists():
@@ -302,21 +312,21 @@ def find_cases(input_path: str | Path, *, out_dir: Path) -> list[Path]:
             raise BatchError(Errors.E110, path=root)
         table = root
     elif (root / MANIFEST_NAME).is_file():
-        return [root]
+        return [root], ()
     else:
         tables = [root / name for name in TABLE_NAMES if (root / name).is_file()]
         if len(tables) > 1:
             raise CaseError(Errors.E016, path=root, detail="both manifest.csv and manifest.jsonl are present; keep one")
         table = tables[0] if tables else None
     if table is not None:
-        return write_case_folders(read_manifest_table(table), out_dir / CASES_DIR_NAME)
+        return write_case_folders(read_manifest_table(table), out_dir / CASES_DIR_NAME), (table.parent.resolve(),)
 
     out_resolved = out_dir.resolve()
     folders = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith((".", "_"))
                and d.resolve() != out_resolved and _looks_like_case(d)]
     if not folders:
         raise BatchError(Errors.E110, path=root)
-    return folders
+    return folders, ()
 
 
 # --- fingerprints -------------------------------------------------------------------------
@@ -340,24 +350,32 @@ def environment_fingerprint(config: RunConfig, versions: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def case_inputs(case_dir: str | Path) -> tuple[CaseSpec, str, int]:
+def case_inputs(case_dir: str | Path, *, max_doc_mb: float = RunConfig.max_doc_mb,
+                allowed_roots: Sequence[Path] = ()) -> tuple[CaseSpec, str, int]:
     """(manifest, sha256 of case.toml and every listed document, total bytes).
 
-    A document that cannot be read hashes as a marker naming the problem, so the case
-    is redone once it appears; ``analyse_case`` reports it as skipped meanwhile.
+    Documents pass the checks ``analyse_case`` applies (inside the case folder or an
+    allowed root, a regular file, under ``max_doc_mb``) before a byte is hashed, and are
+    hashed in chunks: a FIFO, ``/dev/zero`` or a file outside the case is never read.
+    A document that fails them hashes as a marker naming the problem, so the case is
+    redone once it is fixed; ``analyse_case`` reports it as skipped meanwhile.
     """
     case = load_manifest(case_dir)
     h = hashlib.sha256()
-    manifest = (case.root / MANIFEST_NAME).read_bytes()
+    manifest = (case.root / MANIFEST_NAME).read_bytes()  # load_manifest checked its type and size
     _feed(h, MANIFEST_NAME, manifest)
     size = len(manifest)
     for doc in case.documents:
+        digest = hashlib.sha256()
         try:
-            data = (case.root / doc.path).read_bytes()
-        except OSError as err:
-            data = f"<unreadable: {type(err).__name__}>".encode()
+            path = resolve_document(case, doc, allowed_roots=allowed_roots)
+            for chunk in iter_checked(path, max_bytes=max_doc_mb * 1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+            data = digest.hexdigest().encode()
+        except CaseError as err:
+            data = f"<unreadable: {err.code}>".encode()
         _feed(h, f"document:{doc.id}", data)
-        size += len(data)
     return case, h.hexdigest(), size
 
 
@@ -441,18 +459,19 @@ class CaseAnalyser:
         self.models = models if models is not None else Models.cached(config)
         self.environment = environment_fingerprint(config, self.models.versions())
 
-    def __call__(self, case_dir: str) -> CaseOutcome:
+    def __call__(self, case_dir: str, allowed_roots: Sequence[str | Path] = ()) -> CaseOutcome:
         from .render import render_report_html
         from .runner import analyse_case, report_json
 
         start = time.perf_counter()
         case_id = Path(case_dir).name
+        roots = tuple(Path(r) for r in allowed_roots)
         try:
             # hashed before reading: a document edited mid-analysis then fails the next
             # run's check instead of being skipped with a stale report
-            case, digest, _ = case_inputs(case_dir)
+            case, digest, _ = case_inputs(case_dir, max_doc_mb=self.config.max_doc_mb, allowed_roots=roots)
             case_id = case.id
-            report = analyse_case(case_dir, config=self.config, models=self.models)
+            report = analyse_case(case_dir, config=self.config, models=self.models, allowed_roots=roots)
             html = render_report_html(report)
             body = report_json(report)
         except DivergenceError as err:
@@ -474,25 +493,56 @@ _ANALYSER: CaseAnalyser | None = None
 _ANALYSER_ERROR: str | None = None
 
 
-def _init_worker(config: RunConfig, threads: int | None) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker process end when the batch driver ends, however it ends.
+
+    A driver killed with SIGKILL runs no cleanup, and pool workers that each hold a
+    gigabyte of models would otherwise live on as orphans. On Linux the kernel sends the
+    worker SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``); everywhere a
+    daemon thread also polls the parent's pid once a second as a fallback.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the driver died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="divergence-parent-watch", daemon=True).start()
+
+
+def _init_worker(config: RunConfig, threads: int | None, parent: int | None = None) -> None:
     global _ANALYSER, _ANALYSER_ERROR
+    if parent is not None:
+        _die_with_parent(parent)
     try:
         _ANALYSER = CaseAnalyser(config, threads=threads)
     except DivergenceError as err:
         _ANALYSER_ERROR = str(err)
 
 
-def _analyse_in_worker(case_dir: str) -> CaseOutcome:
+def _analyse_in_worker(case_dir: str, allowed_roots: Sequence[str] = ()) -> CaseOutcome:
     if _ANALYSER is None:
         return CaseOutcome(Path(case_dir).name, case_dir, "failed", 0.0, error=_ANALYSER_ERROR, fatal=True)
-    return _ANALYSER(case_dir)
+    return _ANALYSER(case_dir, allowed_roots)
 
 
 class RayCaseAnalyser:
     """Ray Data callable class: ``map_batches`` builds one per actor, so models load once per actor."""
 
-    def __init__(self, config: RunConfig, threads: int, env: dict[str, str]) -> None:
+    def __init__(self, config: RunConfig, threads: int, env: dict[str, str], allowed_roots: Sequence[str] = ()) -> None:
         os.environ.update(env)  # e.g. the HF offline switches, which a cluster node lacks
+        self.allowed_roots = tuple(allowed_roots)
         try:
             self.analyser: CaseAnalyser | None = CaseAnalyser(config, threads=threads)
             self.error = None
@@ -506,7 +556,7 @@ class RayCaseAnalyser:
             if self.analyser is None:
                 outcomes.append(CaseOutcome(Path(case_dir).name, case_dir, "failed", 0.0, error=self.error, fatal=True))
             else:
-                outcomes.append(self.analyser(case_dir))
+                outcomes.append(self.analyser(case_dir, self.allowed_roots))
         return {f.name: [getattr(o, f.name) for o in outcomes] for f in fields(CaseOutcome)}
 
 
@@ -521,38 +571,73 @@ def available_cpus() -> int:
 
 
 def _local_engine(jobs: Sequence[_Job], *, config: RunConfig, options: BatchConfig,
-                  analyser: CaseAnalyser | None = None) -> Iterator[CaseOutcome]:
+                  analyser: CaseAnalyser | None = None, allowed_roots: Sequence[Path] = ()) -> Iterator[CaseOutcome]:
     workers = min(options.workers, len(jobs))
     threads = options.threads_per_worker
     if threads is None and workers > 1:
         threads = max(1, available_cpus() // workers)  # N workers x default threads would oversubscribe
+    roots = tuple(str(r) for r in allowed_roots)
     if workers == 1:  # in this process: no second copy of the models, plain tracebacks
         analyser = analyser or CaseAnalyser(config, threads=threads)
         for job in jobs:
-            yield analyser(job.case_dir)
+            yield analyser(job.case_dir, roots)
         return
 
     import multiprocessing
 
     # spawn, not fork: forking a process that runs threads (tqdm, torch) can deadlock
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(config, threads))
+                               initializer=_init_worker, initargs=(config, threads, os.getpid()))
+    finished = False
     try:
-        futures = {pool.submit(_analyse_in_worker, job.case_dir): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                error = CaseError(Errors.E112, path=job.case_dir,
-                                  detail="a worker process died (killed, or out of memory)")
-                yield CaseOutcome(job.case_id, job.case_dir, "failed", 0.0, error=str(error))
+        with _signals_as_exit():
+            futures = {pool.submit(_analyse_in_worker, job.case_dir, roots): job for job in jobs}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    error = CaseError(Errors.E112, path=job.case_dir,
+                                      detail="a worker process died (killed, or out of memory)")
+                    outcome = CaseOutcome(job.case_id, job.case_dir, "failed", 0.0, error=str(error))
+                yield outcome
+            finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not finished:  # stopped early (--fail-fast, a signal, an error): no case is worth waiting for
+            _terminate_workers(pool)
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+@contextmanager
+def _signals_as_exit() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise ``SystemExit`` in the driver, so the pool's cleanup runs and the
+    workers stop with it (SIGINT already raises ``KeyboardInterrupt``). Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on(signum: int, frame: Any) -> None:  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, exit_on) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _ray_engine(jobs: Sequence[_Job], *, config: RunConfig, options: BatchConfig,
-                analyser: CaseAnalyser | None = None) -> Iterator[CaseOutcome]:
+                analyser: CaseAnalyser | None = None, allowed_roots: Sequence[Path] = ()) -> Iterator[CaseOutcome]:
     try:
         import ray
         import ray.data
@@ -577,7 +662,8 @@ def _ray_engine(jobs: Sequence[_Job], *, config: RunConfig, options: BatchConfig
         dataset = ray.data.from_items([{"case_dir": job.case_dir} for job in jobs], override_num_blocks=len(jobs))
         results = dataset.map_batches(
             RayCaseAnalyser,
-            fn_constructor_kwargs={"config": config, "threads": threads, "env": env},
+            fn_constructor_kwargs={"config": config, "threads": threads, "env": env,
+                                   "allowed_roots": [str(r) for r in allowed_roots]},
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(options.workers, len(jobs))),  # `concurrency=` before Ray 2.51
             num_cpus=threads,
@@ -674,7 +760,10 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
         yield
         return
     path = out_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise BatchError(Errors.E118, path=out_dir, detail=err.strerror or str(err)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -692,19 +781,60 @@ def _remove_stale_temps(out_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+REPORT_FILES = ("report.html", "report.json")
+
+
 def _commit(outcome: CaseOutcome, case_out: Path) -> None:
-    """Write a finished case: report first, fingerprint last (the fingerprint vouches for the report)."""
+    """Write a finished case: report first, fingerprint last (the fingerprint vouches for the report).
+
+    The fingerprint holds the inputs' hash and then the sha256 of each report file it
+    vouches for, so an output edited, emptied or truncated after the run is not taken
+    for up to date (``_is_current``).
+    """
     (case_out / FINGERPRINT_NAME).unlink(missing_ok=True)
     assert outcome.report_html is not None and outcome.report_json is not None and outcome.fingerprint
-    atomic_write(case_out / "report.html", outcome.report_html)
-    atomic_write(case_out / "report.json", outcome.report_json)
-    atomic_write(case_out / FINGERPRINT_NAME, outcome.fingerprint + "\n")
+    bodies = {"report.html": outcome.report_html.encode("utf-8"), "report.json": outcome.report_json.encode("utf-8")}
+    for name in REPORT_FILES:
+        atomic_write(case_out / name, bodies[name])
+    lines = [outcome.fingerprint] + [f"{hashlib.sha256(bodies[name]).hexdigest()}  {name}" for name in REPORT_FILES]
+    atomic_write(case_out / FINGERPRINT_NAME, "\n".join(lines) + "\n")
 
 
 def _is_current(case_out: Path, fingerprint: str) -> bool:
+    """The case's fingerprint matches ``fingerprint`` and every report file still has the hash it vouches for."""
     stamp = case_out / FINGERPRINT_NAME
-    return (stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == fingerprint
-            and (case_out / "report.json").is_file() and (case_out / "report.html").is_file())
+    try:
+        lines = stamp.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not lines or lines[0].strip() != fingerprint:
+        return False
+    vouched = {name: digest for digest, name in (line.split("  ", 1) for line in lines[1:] if "  " in line)}
+    if set(vouched) != set(REPORT_FILES):
+        return False  # a fingerprint from before output hashes were kept: recompute once
+    for name, expected in vouched.items():
+        h = hashlib.sha256()
+        try:
+            with open(case_out / name, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError:
+            return False
+        if h.hexdigest() != expected:
+            return False
+    return True
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be written to."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchError(Errors.E118, path=out_dir, detail="it is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BatchError(Errors.E118, path=out_dir, detail=err.strerror or str(err)) from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise BatchError(Errors.E118, path=out_dir, detail="permission denied")
 
 
 # --- the batch ----------------------------------------------------------------------------
@@ -753,14 +883,15 @@ class ProgressReporter:
 
 def run_batch(input_path: str | Path, out_dir: str | Path, *, config: RunConfig,
               options: BatchConfig = BatchConfig(), reporter: ProgressReporter | None = None,
-              analyser: CaseAnalyser | None = None) -> BatchResult:
+              analyser: CaseAnalyser | None = None, allowed_roots: Sequence[str | Path] = ()) -> BatchResult:
     """Analyse every case under ``input_path`` into ``out_dir``; skip the unchanged ones.
 
     Writes ``out_dir/<case id>/report.{json,html}`` + ``.fingerprint``, ``summary.parquet``,
     ``summary.csv`` and appends to ``run.log``. A failed case is listed and the
     others go on; ``BatchError`` is raised only when the batch itself cannot run.
     ``analyser`` lends already-loaded models to the single-process local engine
-    (notebooks, tests); other engines load their own in each worker.
+    (notebooks, tests); other engines load their own in each worker. Documents are read
+    from inside their case folder, the folder of a manifest table, or ``allowed_roots``.
     """
     options.validate()
     if analyser is not None and analyser.config != config:
@@ -769,11 +900,12 @@ def run_batch(input_path: str | Path, out_dir: str | Path, *, config: RunConfig,
     if not Path(input_path).exists():  # before creating the output folder for nothing
         raise BatchError(Errors.E113, path=input_path)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_out_dir(out_dir)
     run_id = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with _exclusive(out_dir):
         _remove_stale_temps(out_dir)
-        case_dirs = find_cases(input_path, out_dir=out_dir)
+        case_dirs, table_roots = find_input(input_path, out_dir=out_dir)
+        roots = tuple(dict.fromkeys([*table_roots, *(Path(r).resolve() for r in allowed_roots)]))
         environment = environment_fingerprint(config, probe_versions(config))
 
         prechecked: list[CaseOutcome] = []
@@ -782,7 +914,7 @@ def run_batch(input_path: str | Path, out_dir: str | Path, *, config: RunConfig,
         for case_dir in case_dirs:
             t0 = time.perf_counter()
             try:
-                case, digest, size = case_inputs(case_dir)
+                case, digest, size = case_inputs(case_dir, max_doc_mb=config.max_doc_mb, allowed_roots=roots)
             except CaseError as err:
                 prechecked.append(CaseOutcome(case_dir.name, str(case_dir), "failed", time.perf_counter() - t0, error=str(err)))
                 continue
@@ -812,7 +944,7 @@ def run_batch(input_path: str | Path, out_dir: str | Path, *, config: RunConfig,
             if jobs and not stopped:
                 engine = _ray_engine if options.engine == "ray" else _local_engine
                 by_dir = {job.case_dir: job for job in jobs}
-                stream = engine(jobs, config=config, options=options, analyser=analyser)
+                stream = engine(jobs, config=config, options=options, analyser=analyser, allowed_roots=roots)
                 try:
                     for outcome in stream:
                         if outcome.fatal:  # models cannot load: every case would fail the same way
@@ -846,6 +978,6 @@ def run_batch(input_path: str | Path, out_dir: str | Path, *, config: RunConfig,
 
 __all__ = [
     "BatchConfig", "BatchResult", "CaseAnalyser", "CaseOutcome", "ProgressReporter", "RayCaseAnalyser",
-    "case_fingerprint", "case_inputs", "environment_fingerprint", "find_cases", "probe_versions",
+    "case_fingerprint", "case_inputs", "environment_fingerprint", "find_cases", "find_input", "probe_versions",
     "read_manifest_table", "run_batch", "summary_frame", "write_case_folders", "write_summary",
 ]

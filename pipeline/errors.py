@@ -29,6 +29,14 @@ class Errors:
     E015 = "not a report folder (no report.json): {detail}"
     E016 = "malformed batch manifest: {detail}"
     E017 = "invalid label: {detail}"
+    # E018-E029: hostile or runaway input (see README "Security")
+    E018 = "document is outside the case folder{via}; keep documents inside it or name their folder with --allow-root"
+    E019 = "document is not a regular file ({kind})"
+    E020 = "line {line} is {length:,} characters long, over the {limit:,}-character limit (split it into paragraphs)"
+    E021 = "{what} is nested more than {limit} levels deep"
+    E022 = "{count} documents, over the limit of {limit} per case"
+    E023 = "documents {first!r} and {second!r} are the same file; list each document once"
+    E024 = "case manifest is not a regular file or is over {limit_kb} KB"
     # E050-E069: training data, the pair classifier and its registry
     E050 = "{name} data not found (set DIVERGENCE_DATA or pass the path)"
     E051 = "malformed dataset file: {detail}"
@@ -55,6 +63,7 @@ class Errors:
     E093 = "labels database not found (review some flags with `divergence review` first, or pass --db)"
     E094 = "no report folders given and none found under {where}"
     E095 = "cannot export labels: {detail}"
+    E096 = "the access token is empty: pass a non-empty --token (or unset DIVERGENCE_REVIEW_TOKEN to have one generated)"
     # E100-E109: event gold files and the event scorer (pipeline.gold, evaluation/event_scorer.py)
     E100 = "event gold file not found"
     E101 = "malformed event gold file: {detail}"
@@ -70,12 +79,14 @@ class Errors:
     E115 = "another batch is writing to this output folder (lock held on {lock})"
     E116 = "Ray engine unavailable: {detail}"
     E117 = "batch workers cannot start: {detail}"
+    E118 = "cannot write to the output folder: {detail}"
 
 
 class Warnings:
     W001 = "not valid UTF-8; decoded as {encoding} (confidence {confidence:.0%})"
     W002 = "no speaker labels found; the whole text is attributed to the manifest speaker {speaker!r}"
     W003 = "no trained pair classifier found ({detail}); divergence types come from frame comparison and embedding similarity only"
+    W004 = "removed {what} from the text"
 
 
 class DivergenceError(Exception):

@@ -18,7 +18,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from .errors import CaseError, Errors, Warnings, warning_text
-from .manifest import document_format
+from .manifest import check_nesting, document_format, read_checked, resolve_document
 from .schema import CaseSpec, Document, DocumentSpec, Sentence, Turn
 
 # A speaker label at the start of a line: "THE PRESIDENT:", "FOREIGN MINISTER RI:",
@@ -41,33 +41,44 @@ _PREFERRED = ["utf_16", "utf_16_le", "utf_16_be", "cp1252", "latin_1", "iso8859_
               "iso8859_2", "cp1251", "koi8_r", "euc_kr", "cp949", "big5", "gb18030", "shift_jis"]
 
 
+# Limits on what one document can make a run do (README "Security"). A line is the unit
+# the claims stage parses, so its length bounds spaCy's time and memory (a 1 MB line takes
+# minutes and gigabytes, and spaCy refuses over 1,000,000 characters); the HTML depth bounds
+# any recursive walk of the parsed tree.
+MAX_LINE_CHARS = 100_000
+MAX_HTML_DEPTH = 256
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     max_doc_mb: float = 50.0
+    max_line_chars: int = MAX_LINE_CHARS
+    allowed_roots: tuple[Path, ...] = ()  # folders besides the case folder that documents may be in
 
 
 def read_document(case: CaseSpec, spec: DocumentSpec, *, options: ReadOptions = ReadOptions()) -> Document:
     """Read one document of a case; raise ``CaseError`` naming the file on bad input."""
-    path = case.root / spec.path
-    if not path.is_file():
-        raise CaseError(Errors.E004, path=path)
-    size = path.stat().st_size
-    if size > options.max_doc_mb * 1024 * 1024:
-        # Refuse before reading: a 100 MB transcript is almost surely a wrong file.
-        raise CaseError(Errors.E009, path=path, size_mb=size / 1024 / 1024, limit_mb=options.max_doc_mb)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise CaseError(Errors.E012, path=path, detail=err.strerror or str(err)) from None
+    # inside the case folder (or a root the user allowed), a regular file, under the size
+    # limit: all checked before a byte is read
+    path = resolve_document(case, spec, allowed_roots=options.allowed_roots)
+    raw = read_checked(path, max_bytes=options.max_doc_mb * 1024 * 1024)
     warnings: list[str] = []
+    removed: dict[str, int] = {}
     text, encoding = decode(raw, path=path, warnings=warnings)
+    text = strip_unsafe(text, removed)
     fmt = document_format(spec)
     if fmt == "html":
-        text = html_to_text(text)
+        check_html_depth(text, path=path)
+        text = strip_unsafe(html_to_text(text), removed)  # entities such as &#8238; decode only here
     if fmt == "json":
+        check_nesting(text, path=path, what="JSON transcript")
         text, turns = json_turns(text, path=path, spec=spec)
     if not text.strip():
         raise CaseError(Errors.E007, path=path)
+    check_line_length(text, path=path, limit=options.max_line_chars)
+    if removed:
+        what = " and ".join(f"{n} {name}{'s' if n > 1 else ''}" for name, n in removed.items())
+        warnings.append(warning_text(Warnings.W004, path=path, what=what))
     if fmt != "json":
         turns = segment_turns(text, spec=spec, aliases=_alias_set(case))
         # an "article" is prose by design; a transcript without labels is worth a warning
@@ -80,7 +91,17 @@ def read_document(case: CaseSpec, spec: DocumentSpec, *, options: ReadOptions = 
 
 def decode(raw: bytes, *, path: Path, warnings: list[str]) -> tuple[str, str]:
     """UTF-8 if it is; otherwise detect the encoding, warn and carry on; refuse binary."""
-    if b"\x00" in raw[:BINARY_SNIFF] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    utf16 = sniff_utf16(raw)
+    if utf16 is not None:
+        encoding, confidence = utf16
+        text = raw.decode(encoding)
+        if _control_ratio(text) > 0.05:
+            raise CaseError(Errors.E008, path=path)
+        warnings.append(warning_text(Warnings.W001, path=path, encoding=encoding, confidence=confidence))
+        return _normalise_newlines(text), encoding
+    sample = raw[:BINARY_SNIFF]
+    if sample.count(0) > max(1, len(sample) // 100) and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # more than a stray NUL (which strip_unsafe removes with a warning): not text
         raise CaseError(Errors.E008, path=path)
     try:
         text = raw.decode("utf-8-sig")
@@ -106,6 +127,109 @@ def decode(raw: bytes, *, path: Path, warnings: list[str]) -> tuple[str, str]:
 def _normalise_newlines(text: str) -> str:
     # Offsets are into this normalised text; CRLF files would otherwise shift them per line.
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def sniff_utf16(raw: bytes) -> tuple[str, float] | None:
+    """(codec, share of the expected zero bytes) for UTF-16 text without a byte-order mark.
+
+    Text in Latin script saved as UTF-16 has a zero byte in every other position, which
+    the binary check would otherwise take for a binary file (and charset detectors often
+    miss without a BOM). ``None`` when the pattern is absent or the bytes do not decode.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or len(raw) < 4 or len(raw) % 2:
+        return None
+    sample = raw[:BINARY_SNIFF]
+    half = len(sample) // 2
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    for codec, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros >= 0.3 * half and other <= 0.02 * half:
+            try:
+                raw.decode(codec)
+            except UnicodeDecodeError:
+                return None
+            return codec, zeros / half
+    return None
+
+
+# NUL and other C0 controls (tab, newlines and form feed aside) and DEL carry no text; the
+# bidirectional embeddings, overrides and isolates can make a report show words in another
+# order than the document has them ("Trojan Source"), so neither is kept in the text.
+_CONTROL_CHARS = {c: None for c in [*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F]}
+_BIDI_CHARS = {c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+
+
+def strip_unsafe(text: str, removed: dict[str, int]) -> str:
+    """``text`` without control and bidirectional formatting characters; counts go into ``removed``."""
+    for name, table in (("NUL byte", {0: None}), ("control character", _CONTROL_CHARS),
+                        ("bidirectional control character", _BIDI_CHARS)):
+        cleaned = text.translate(table)
+        if len(cleaned) != len(text):
+            removed[name] = removed.get(name, 0) + len(text) - len(cleaned)
+            text = cleaned
+    return text
+
+
+def check_line_length(text: str, *, path: Path, limit: int) -> None:
+    """Refuse a line longer than ``limit`` characters (1-based line number in the message)."""
+    if len(text) <= limit:
+        return
+    for number, line in enumerate(text.split("\n"), 1):
+        if len(line) > limit:
+            raise CaseError(Errors.E020, path=path, line=number, length=len(line), limit=limit)
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>|<!--|<!\[CDATA\[")
+# elements that never hold children, or whose end tag the parser implies when a sibling
+# starts (a page of 500 unclosed <p> is 500 siblings, not 500 levels)
+_FLAT_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+              "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb", "rt", "rtc",
+              "rp", "thead", "tbody", "tfoot", "colgroup", "caption", "html", "head", "body"}
+_RAW_TEXT_TAGS = {"script", "style", "textarea", "title", "xmp", "noscript", "template", "iframe"}
+
+
+def check_html_depth(markup: str, *, path: Path, limit: int = MAX_HTML_DEPTH) -> None:
+    """Refuse HTML whose elements nest deeper than ``limit``, from the raw markup, in one loop.
+
+    Runs before any parser, so whichever extractor follows (and whatever recursion it
+    does over the tree) never sees a 1,000-level document. An estimate on the safe side
+    of what a parser builds: end tags close back to their element, void elements and
+    those with implied end tags do not count, comments and script/style bodies are skipped.
+    """
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    pos = 0
+    while (m := _TAG.search(markup, pos)) is not None:
+        pos = m.end()
+        token = m.group(0)
+        if token == "<!--":
+            end = markup.find("-->", pos)
+            pos = len(markup) if end < 0 else end + 3
+            continue
+        if token.startswith("<![CDATA["):
+            end = markup.find("]]>", pos)
+            pos = len(markup) if end < 0 else end + 3
+            continue
+        closing, name, self_closing = m.group(1), m.group(2).lower(), m.group(3)
+        if name in _FLAT_TAGS:
+            continue
+        if closing:
+            if open_count.get(name):
+                while stack:
+                    top = stack.pop()
+                    open_count[top] -= 1
+                    if top == name:
+                        break
+            continue
+        if self_closing:
+            continue
+        if name in _RAW_TEXT_TAGS:
+            end = re.compile(f"</{name}", re.I).search(markup, pos)  # compiled once per name (re's cache)
+            pos = len(markup) if end is None else end.start()
+            continue
+        stack.append(name)
+        open_count[name] = open_count.get(name, 0) + 1
+        if len(stack) > limit:
+            raise CaseError(Errors.E021, path=path, what="HTML", limit=limit)
 
 
 def _control_ratio(text: str) -> float:
@@ -172,7 +296,7 @@ def json_turns(raw: str, *, path: Path, spec: DocumentSpec) -> tuple[str, list[T
         if item.get("speaker") is not None and not isinstance(item["speaker"], str):
             raise CaseError(Errors.E010, path=path, detail=f"item {i}: \"speaker\" must be a string")
         speaker = item.get("speaker") or spec.speaker
-        body = item["text"].strip()
+        body = strip_unsafe(item["text"], {}).strip()  # "\u0000"/"\u202e" escapes: see strip_unsafe
         if not body:
             continue
         label = str(speaker).upper() if speaker else None

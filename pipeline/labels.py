@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -68,6 +69,30 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "time",
 )
 MAX_REVIEWER_LEN = 100
+# C0/C1 controls (an escape sequence can rewrite a terminal) and bidirectional overrides
+# (they reorder what is shown): printed escaped, refused in new reviewer names
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# a spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...))
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def printable(text: object) -> str:
+    """``text`` with control and bidirectional formatting characters shown as escapes (``\\x1b``)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def neutralise_formula(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a leading ``'`` before a formula prefix (OWASP).
+    ``unneutralise_formula`` undoes it when the CSV is read back for training."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def unneutralise_formula(value: object) -> object:
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
+    return value
 
 
 def default_db_path() -> Path:
@@ -174,6 +199,8 @@ class Label:
             raise bad("the reviewer's name is required")
         if len(self.reviewer) > MAX_REVIEWER_LEN:
             raise bad(f"reviewer name longer than {MAX_REVIEWER_LEN} characters")
+        if _UNPRINTABLE.search(self.reviewer):
+            raise bad("the reviewer's name contains control characters")
         if self.decision not in DECISIONS:
             raise bad(f"unknown decision {self.decision!r} (use one of: {', '.join(DECISIONS)})")
         if self.type is not None and self.type not in LABEL_TYPES:
@@ -542,7 +569,7 @@ class LabelStore:
         frame = self.to_pandas(case_id=case_id)
         writers: dict[str, Callable[[Path], None]] = {
             "jsonl": lambda tmp: frame.to_json(tmp, orient="records", lines=True, force_ascii=False),
-            "csv": lambda tmp: frame.to_csv(tmp, index=False),
+            "csv": lambda tmp: frame.map(neutralise_formula).to_csv(tmp, index=False),
             "parquet": lambda tmp: frame.to_parquet(tmp, index=False),
         }
         _replace_file(out, writers[format])

@@ -355,7 +355,9 @@ def load_user_labels(path: str | Path) -> Dataset:
         elif file.suffix in {".jsonl", ".json"}:
             frame = pd.read_json(file, lines=file.suffix == ".jsonl", dtype=False)
         elif file.suffix == ".csv":
-            frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+            from .labels import unneutralise_formula  # the export's CSV guards formula-like cells
+
+            frame = pd.read_csv(file, dtype=str, keep_default_na=False).map(unneutralise_formula)
         elif file.suffix in {".parquet", ".pq"}:
             frame = pd.read_parquet(file)
         else:

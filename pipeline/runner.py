@@ -118,16 +118,19 @@ class CaseAnalysis:
     timer: _Timer
 
 
-def prepare_case(case_dir: str | Path, *, config: RunConfig, models: Models, strict: bool = False) -> CaseAnalysis:
+def prepare_case(case_dir: str | Path, *, config: RunConfig, models: Models, strict: bool = False,
+                 allowed_roots: tuple[Path, ...] = ()) -> CaseAnalysis:
     """Ingest, claims, encoder, alignment and the pair classifier on a case folder.
 
     Bad manifests raise ``CaseError``. A bad document is skipped and listed under
     ``skipped`` (or raised when ``strict``), so it never costs the others' results.
+    Documents are read from inside the case folder or ``allowed_roots`` only.
     """
     timer = _Timer()
     with timer.stage("ingest"):
         case = load_manifest(case_dir)
-        documents, errors = read_case(case, options=ReadOptions(max_doc_mb=config.max_doc_mb))
+        documents, errors = read_case(case, options=ReadOptions(max_doc_mb=config.max_doc_mb,
+                                                                allowed_roots=tuple(allowed_roots)))
     if errors and strict:
         raise errors[0]
     # the parties still heard: sides of the remaining documents, plus the [sides] that a
@@ -190,10 +193,10 @@ def judge_case(analysis: CaseAnalysis, *, config: RunConfig, models: Models, jud
 
 
 def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
-                 strict: bool = False) -> dict[str, Any]:
+                 strict: bool = False, allowed_roots: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Run every stage on a case folder and return the report (CONTRACTS §3) as a dict."""
-    return judge_case(prepare_case(case_dir, config=config, models=models, strict=strict),
-                      config=config, models=models)
+    return judge_case(prepare_case(case_dir, config=config, models=models, strict=strict,
+                                   allowed_roots=allowed_roots), config=config, models=models)
 
 
 def _relative(path: str | None, root: Path) -> str | None:

@@ -219,6 +219,27 @@ def test_a_second_batch_on_the_same_output_folder_is_refused(tmp_path, run_confi
         run_batch(tmp_path / "in", out, config=run_config)
 
 
+def test_tampered_outputs_are_recomputed_and_a_deep_manifest_fails_alone(tmp_path, run_config, analyser):
+    """Issue 14: a truncated or emptied report next to a valid fingerprint crashed (or was kept
+    by) every rerun, and a TOML manifest nested 500 deep aborted the whole batch."""
+    cases = tmp_path / "in"
+    variants(cases, 2)
+    (cases / "deep").mkdir()
+    (cases / "deep" / "case.toml").write_text('id = "deep"\nv = ' + "[" * 600 + "]" * 600 + "\n")
+    out = tmp_path / "out"
+    first = run_batch(cases, out, config=run_config, analyser=analyser)
+    assert [(o.case_id, o.status) for o in first.outcomes] == [("case-0", "ok"), ("case-1", "ok"), ("deep", "failed")]
+    assert "nested more than 64 levels deep [E021]" in first.failed[0].error
+    reference = outputs(out)
+
+    os.truncate(out / "case-0" / "report.json", 1000)
+    (out / "case-1" / "report.json").write_text("{}")
+    (out / "case-1" / "report.html").write_text("")
+    rerun = run_batch(cases, out, config=run_config, analyser=analyser)
+    assert [(o.case_id, o.status) for o in rerun.outcomes] == [("case-0", "ok"), ("case-1", "ok"), ("deep", "failed")]
+    assert outputs(out) == reference and rerun.divergences == first.divergences
+
+
 def test_killed_batch_resumes_to_the_outputs_of_an_uninterrupted_run(tmp_path, run_config, analyser):
     cases = tmp_path / "in"
     variants(cases, 4)

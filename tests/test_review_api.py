@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,14 @@ def client(report_dir: Path, store: LabelStore) -> TestClient:
     return client
 
 
+def csrf_of(client: TestClient) -> str:
+    """The CSRF token a page gives this client's session, read as review.js reads it."""
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', client.get("/").text).group(1)
+
+
 def post(client: TestClient, path: str, *, json_reply: bool = False, **data: str) -> object:
     headers = {"Accept": "application/json"} if json_reply else {}
-    data.setdefault("csrf_token", client.cookies.get("divergence_csrf"))
+    data.setdefault("csrf_token", csrf_of(client))
     return client.post(path, data=data, headers=headers, follow_redirects=False)
 
 
@@ -254,7 +260,7 @@ def test_post_without_csrf_token_is_refused(client: TestClient, store: LabelStor
     stranger = TestClient(client.app, base_url=LOCAL)  # no cookie: a forged cross-site form
     assert stranger.post(path, data={"decision": "accept", "csrf_token": "x" * 43}).status_code == 403
     assert unchanged(store)
-    token = client.cookies.get("divergence_csrf")
+    token = csrf_of(client)
     reply = client.post(path, data={"decision": "accept"}, headers={"X-CSRF-Token": token}, follow_redirects=False)
     assert reply.status_code == 303
     assert len(store.labels()) == 1
@@ -263,7 +269,7 @@ def test_post_without_csrf_token_is_refused(client: TestClient, store: LabelStor
 def test_cross_origin_post_is_refused(client: TestClient, store: LabelStore) -> None:
     reply = client.post(
         f"{CASE}/divergences/div-walk",
-        data={"decision": "accept", "csrf_token": client.cookies.get("divergence_csrf")},
+        data={"decision": "accept", "csrf_token": csrf_of(client)},
         headers={"Origin": "http://evil.example"},
     )
     assert reply.status_code == 403 and unchanged(store)

@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
         top_k: int = typer.Option(RunConfig.top_k, help="Neighbours per claim in the alignment index."),
         min_similarity: float = typer.Option(RunConfig.min_similarity, help="Minimum combined alignment score for a pair."),
         max_doc_mb: float = typer.Option(RunConfig.max_doc_mb, help="Refuse documents larger than this (MB)."),
+        allow_root: list[Path] = typer.Option([], "--allow-root", help="A folder outside the case folders that documents may be read from (repeatable); a manifest table's folder always is."),
     ) -> None:
         """Analyse many cases; unchanged ones are skipped, a killed batch resumes where it stopped.
 
@@ -39,7 +40,8 @@ def register(app: typer.Typer) -> None:
         options = BatchConfig(workers=workers, engine=engine.lower(), address=address, force=force,
                               fail_fast=fail_fast, threads_per_worker=threads_per_worker)
         try:
-            result = run_batch(input_path, out, config=config, options=options, reporter=ProgressReporter())
+            result = run_batch(input_path, out, config=config, options=options, reporter=ProgressReporter(),
+                               allowed_roots=tuple(allow_root))
         except DivergenceError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

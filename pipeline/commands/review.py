@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from ..errors import DivergenceError, Errors, LabelError, ReportError
-from ..labels import DB_ENV, EXPORT_FORMATS, LabelStore, default_db_path
+from ..labels import DB_ENV, EXPORT_FORMATS, LabelStore, default_db_path, printable
 
 DEFAULT_PORT = 8765
 TOKEN_ENV = "DIVERGENCE_REVIEW_TOKEN"
@@ -61,17 +61,26 @@ def review(
             folders = sorted(p.parent for p in Path("reports").glob("*/report.json"))
             if not folders:
                 raise ReportError(Errors.E094, where=Path("reports").resolve())
+        if token is not None and not token.strip():
+            raise DivergenceError(Errors.E096)
         if token is None and not _is_loopback(host):
             token = secrets.token_urlsafe(24)
         store = LabelStore(db)
-        app = create_app(folders, store=store, token=token, reviewer=reviewer)
+        skipped: list[ReportError] = []
+        app = create_app(folders, store=store, token=token, reviewer=reviewer, skipped=skipped)
     except DivergenceError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from err
+    if len(skipped) == len(folders):  # nothing to serve: each folder's problem, then exit
+        for err in skipped:
+            typer.echo(str(err), err=True)
+        raise typer.Exit(1)
+    for err in skipped:
+        typer.echo(f"warning: skipped {err}", err=True)
 
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    typer.echo(f"Reviewing {len(folders)} report(s); labels go to {store.path.resolve()}")
+    typer.echo(f"Reviewing {len(folders) - len(skipped)} report(s); labels go to {store.path.resolve()}")
     typer.echo(f"Open {url}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -120,7 +129,8 @@ def history(
             what = f"withdrew {label_text(e.before)}"
         else:
             what = f"{label_text(e.before)} -> {label_text(e.after)}"
-        typer.echo(f"{e.time}  {e.reviewer}  {e.case_id}  {e.divergence_id or e.key}  {what}")
+        # names and ids come from reviewers and reports: escape what could drive the terminal
+        typer.echo(printable(f"{e.time}  {e.reviewer}  {e.case_id}  {e.divergence_id or e.key}  {what}"))
 
 
 def _existing_store(db: Path | None) -> LabelStore:

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         min_similarity: float = typer.Option(RunConfig.min_similarity, help="Minimum combined alignment score for a pair."),
         max_doc_mb: float = typer.Option(RunConfig.max_doc_mb, min=0.001, help="Refuse documents larger than this (MB)."),
         strict: bool = typer.Option(False, "--strict", help="Fail on the first bad document instead of skipping it."),
+        allow_root: list[Path] = typer.Option([], "--allow-root", help="A folder outside the case folder that its documents may be read from (repeatable); by default only the case folder is."),
     ) -> None:
         """Analyse one case: write report.json and report.html."""
         from ..manifest import load_manifest
@@ -38,7 +39,8 @@ def register(app: typer.Typer) -> None:
             case = load_manifest(case_dir)  # fail fast, before loading models
             out_dir = out or Path("reports") / case.id
             models = Models.cached(config)
-            report = analyse_case(case_dir, config=config, models=models, strict=strict)
+            report = analyse_case(case_dir, config=config, models=models, strict=strict,
+                                  allowed_roots=tuple(p.resolve() for p in allow_root))
             path = write_report(report, out_dir)
         except DivergenceError as err:
             fail(err)

@@ -9,13 +9,21 @@ Safety, because transcripts are untrusted text and labels are someone's work:
 - with a ``token``, every request must carry it (header ``X-Divergence-Token``,
   cookie, or ``?token=`` once, which sets the cookie); without one, only loopback
   Host names are served, so a DNS-rebinding page cannot read the app;
-- state changes are POSTs checked against a per-session CSRF token
-  (double-submit: cookie + form field ``csrf_token`` or header ``X-CSRF-Token``);
+- state changes are POSTs that must carry a CSRF token (form field ``csrf_token`` or
+  header ``X-CSRF-Token``) equal to an HMAC, under a secret that never leaves the server,
+  of the session cookie: a page on another port of the same host can set our cookies
+  (cookies ignore ports) but cannot compute the token. POSTs whose ``Origin`` is another
+  origin or ``null`` (sandboxed frames, data: URLs) or whose ``Sec-Fetch-Site`` is not
+  same-origin are refused before the token is looked at; the reviewer-name cookie is
+  signed the same way, so a foreign page cannot choose the name on a label;
 - bad label values are refused with a 4xx and a one-line reason, and change nothing.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -31,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ..errors import DivergenceError, LabelError
+from ..errors import DivergenceError, Errors, LabelError, ReportError
 from ..labels import FLAG_DECISIONS, Label, LabelStore, flag_key, missed_key
 from ..schema import DIVERGENCE_TYPES
 from .cases import ReviewCase, ReviewDivergence, load_cases
@@ -73,6 +81,7 @@ def create_app(
     token: str | None = None,
     reviewer: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    skipped: list[ReportError] | None = None,
 ) -> FastAPI:
     """The review app over ``report_dirs``, writing labels to ``store``.
 
@@ -80,9 +89,17 @@ def create_app(
     reachable beyond this machine). ``reviewer``: the default name put on labels
     when the page has not set one. ``allowed_hosts``: Host header names served;
     defaults to loopback names when there is no token, anything when there is one.
-    Raises :class:`~pipeline.errors.ReportError` for an unreadable report folder.
+    Raises :class:`~pipeline.errors.ReportError` for an unreadable report folder, or, when
+    ``skipped`` is a list, appends the error there and serves the other folders.
     """
-    cases = load_cases(report_dirs)
+    if token is not None and not token.strip():
+        raise DivergenceError(Errors.E096)  # an empty token would lock every reviewer out
+    cases = load_cases(report_dirs, skipped=skipped)
+    secret = secrets.token_bytes(32)  # server-side only: signs CSRF tokens and the reviewer cookie
+
+    def sign(purpose: str, value: str) -> str:
+        mac = hmac.new(secret, f"{purpose}\0{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
     app = FastAPI(title="divergence review", docs_url=None, redoc_url=None, openapi_url=None)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -126,12 +143,15 @@ def create_app(
                 response: Response = RedirectResponse(target, status_code=303)
                 response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
                 return _secure(response)
-        csrf = request.cookies.get(CSRF_COOKIE)
-        fresh = not csrf or len(csrf) < 32
-        request.state.csrf = secrets.token_urlsafe(32) if fresh else csrf
+        session = request.cookies.get(CSRF_COOKIE)
+        fresh = not session or not 32 <= len(session) <= 128
+        if fresh:
+            session = secrets.token_urlsafe(32)
+        request.state.session = session
+        request.state.csrf = sign("csrf", session)  # what pages embed; the cookie alone is worth nothing
         response = await call_next(request)
         if fresh:
-            response.set_cookie(CSRF_COOKIE, request.state.csrf, httponly=True, samesite="strict")
+            response.set_cookie(CSRF_COOKIE, session, httponly=True, samesite="strict")
         return _secure(response)
 
     @app.exception_handler(_Refused)
@@ -151,7 +171,9 @@ def create_app(
         return {"csrf": request.state.csrf, "reviewer": _reviewer_of(request), "here": here}
 
     def _reviewer_of(request: Request, form: FormData | None = None) -> str:
-        remembered = unquote(request.cookies.get(REVIEWER_COOKIE, ""))
+        # "name.signature": a cookie another page of this host set carries no valid signature
+        stored, _, signature = request.cookies.get(REVIEWER_COOKIE, "").rpartition(".")
+        remembered = unquote(stored) if stored and _same(signature, sign("reviewer", stored)) else ""
         name = (form.get("reviewer") if form else None) or remembered or reviewer or ""
         return str(name).strip()
 
@@ -168,14 +190,17 @@ def create_app(
         return divergence
 
     async def _checked_form(request: Request) -> FormData:
-        """The POST body, after the CSRF and same-origin checks."""
+        """The POST body, after the same-origin and CSRF checks."""
         origin = request.headers.get("origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        if origin is not None and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host")):
             raise _Refused(403, "cross-origin request refused")
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            raise _Refused(403, f"cross-site request refused (Sec-Fetch-Site: {fetch_site})")
         form = await request.form()
-        cookie = request.cookies.get(CSRF_COOKIE)
+        session = request.cookies.get(CSRF_COOKIE)
         offered = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-        if not cookie or not isinstance(offered, str) or not _same(cookie, offered):
+        if not session or not isinstance(offered, str) or not _same(offered, sign("csrf", session)):
             raise _Refused(403, "missing or stale CSRF token: reload the page and try again")
         return form
 
@@ -361,7 +386,9 @@ def create_app(
         response = JSONResponse({"reviewer": name}) if _wants_json(request) else _back(request, form, "/")
         # percent-encoded: cookies are Latin-1 and names are not
         year = 365 * 24 * 3600
-        response.set_cookie(REVIEWER_COOKIE, quote(name, safe=""), httponly=True, samesite="strict", max_age=year)
+        stored = quote(name, safe="")
+        response.set_cookie(REVIEWER_COOKIE, f"{stored}.{sign('reviewer', stored)}", httponly=True,
+                            samesite="strict", max_age=year)
         return response
 
     @app.exception_handler(DivergenceError)

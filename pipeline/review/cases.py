@@ -213,8 +213,16 @@ def load_case(folder: str | Path) -> ReviewCase:
         raise ReportError(Errors.E015, path=folder, detail="run `divergence run CASE_DIR` to make one")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ReportError(Errors.E090, path=path, detail=str(err)) from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ReportError(Errors.E090, path=path, detail=str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+    try:
+        return _case_from(data, folder=folder, path=path)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+        # an edited report whose values have the wrong shape (a list where an id belongs, ...)
+        raise ReportError(Errors.E090, path=path, detail=f"unexpected structure ({type(err).__name__}: {err})") from None
+
+
+def _case_from(data: Any, *, folder: Path, path: Path) -> ReviewCase:
 
     def bad(detail: str) -> ReportError:
         return ReportError(Errors.E090, path=path, detail=detail)
@@ -297,16 +305,26 @@ def load_case(folder: str | Path) -> ReviewCase:
     )
 
 
-def load_cases(folders: Iterable[str | Path]) -> dict[str, ReviewCase]:
-    """Cases by id; two folders holding the same case would mix their labels, so that is refused."""
+def load_cases(folders: Iterable[str | Path], *, skipped: list[ReportError] | None = None) -> dict[str, ReviewCase]:
+    """Cases by id; two folders holding the same case would mix their labels, so that is refused.
+
+    With ``skipped`` (a list), an unreadable folder is appended there and the others load;
+    without it the first problem is raised.
+    """
     cases: dict[str, ReviewCase] = {}
     for folder in folders:
-        case = load_case(folder)
-        if case.id in cases:
-            raise ReportError(
-                Errors.E090,
-                path=Path(folder) / REPORT_FILE,
-                detail=f"case id {case.id!r} is also the case of {cases[case.id].folder}",
-            )
+        try:
+            case = load_case(folder)
+            if case.id in cases:
+                raise ReportError(
+                    Errors.E090,
+                    path=Path(folder) / REPORT_FILE,
+                    detail=f"case id {case.id!r} is also the case of {cases[case.id].folder}",
+                )
+        except ReportError as err:
+            if skipped is None:
+                raise
+            skipped.append(err)
+            continue
         cases[case.id] = case
     return cases
