@@ -74,6 +74,8 @@ def claim_score(span: Span, *, role: str = "statement", reading: Span | None = N
     courtesy = len(_COURTESY.findall(text))
     imperative = syntax[0].tag_ == "VB" and not has_subject
     meta = bool(_META.search(text))
+    # a commitment or an obligation states a position ("they must act", "we will respond")
+    binding = any(t.tag_ == "MD" and t.lower_ in _BINDING_MODALS for t in syntax) or bool(_OBLIGATION.search(text))
     headline = is_headline(span)
     # A headline states its story's main claim in telegraphic grammar (no article, no
     # subject, "X to do Y", "Y killed in Z"); any verb or named party will do for it. A
@@ -84,11 +86,14 @@ def claim_score(span: Span, *, role: str = "statement", reading: Span | None = N
     elliptical = (not has_verb and not headline and not dateline and len(words) <= 15
                   and bool(numbers or domain or negated) and any(t.pos_ in {"NOUN", "PROPN", "NUM"} for t in span))
     logit = (-2.2 + 1.1 * asserted + 1.0 * (headline and asserted) + 0.9 * elliptical + 0.8 * min(predicates, 2)
-             + 0.9 * min(domain, 2) + 0.35 * min(parties, 2) + 0.4 * min(numbers, 2) + 0.3 * negated
+             + 0.9 * min(domain, 2) + 0.35 * min(parties, 2) + 0.4 * min(numbers, 2) + 0.3 * negated + 0.5 * binding
              + 0.25 * min(len(words) / 12, 2) - 1.3 * min(courtesy, 2) - 1.0 * imperative - 1.5 * meta)
     return 1.0 / (1.0 + math.exp(-logit))
 
 
+_BINDING_MODALS = frozenset({"must", "will", "shall", "wo", "'ll", "ll", "wo"})
+_OBLIGATION = re.compile(r"\b(?:(?:has|have|had) (?:a |the )?(?:responsibility|obligation|duty) to|(?:need|needs|has|have) to)\b",
+                         re.I)
 _NEGATORS = frozenset({"not", "no", "never", "none", "neither", "nor", "n't"})
 _TERMINAL = (".", "!", "?", "…", ";", ",", ":")
 _CLOSERS = "\"'”’)]» \t\u00a0"

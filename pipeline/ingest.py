@@ -137,10 +137,40 @@ def _control_ratio(text: str) -> float:
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
                "section", "article", "blockquote", "pre", "header", "footer", "dd", "dt", "hr"}
-_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "nav"}
+_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "nav", "form", "button"}
 
 
 def html_to_text(html: str) -> str:
+    """The main text of an HTML page as saved from a browser, one block element a line.
+
+    trafilatura (a maintained main-content extractor) decides what the page's text is,
+    leaving out navigation, headers and footers, related-article lists and forms. Where
+    it keeps (nearly) everything the page shows - a bare page, a transcript with no
+    boilerplate - the page's own block structure is kept instead, because trafilatura
+    breaks inline elements of such pages into lines of their own.
+    """
+    visible = _visible_text(html)
+    main = _main_text(html)
+    if main and len(main.split()) < 0.9 * len(visible.split()):
+        return main
+    return visible
+
+
+def _main_text(html: str) -> str | None:
+    import trafilatura
+
+    try:
+        text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
+                                   favor_recall=True, deduplicate=False)
+    except Exception:  # noqa: BLE001 - a page the extractor cannot handle falls back to the visible text
+        return None
+    if not text or not text.strip():
+        return None
+    lines = [re.sub(r"[^\S\n]+", " ", line).strip() for line in text.split("\n")]
+    return "\n\n".join(line for line in lines if line) + "\n"
+
+
+def _visible_text(html: str) -> str:
     """Visible text of an HTML page, one block element a line (a real parser, not regexes)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 

@@ -25,6 +25,7 @@ from .errors import CaseError, ModelError, Warnings, warning_text
 from .ingest import ReadOptions, read_case
 from .io import atomic_write
 from .manifest import load_manifest
+from .relevance import assess_relevance
 from .models import Encoder, build_nlp
 from .schema import DIVERGENCE_TYPES, SCHEMA_VERSION
 
@@ -117,12 +118,17 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
     with timer.stage("align"):
         alignment = align_claims(claims, vectors, parties=case.parties,
                                  config=AlignConfig(top_k=config.top_k, min_similarity=config.min_similarity))
+    with timer.stage("relevance"):
+        # claims far from everything the other sides say are off-topic, never omissions
+        relevance = assess_relevance(claims, vectors, parties=case.parties,
+                                     aligned={cid for p in alignment.pairs for cid in (p.a, p.b)})
     by_id = {c.id: c for c in claims}
     with timer.stage("classifier"):
         typed = type_pairs(by_id, alignment, scorer=models.scorer, config=DivergenceConfig(),
                            batch_size=config.batch_size)
     with timer.stage("divergence"):
         omissions = find_omissions(claims, alignment, parties=case.parties, flagged=typed)
+        omissions = [o for o in omissions if not relevance.is_set_aside(o.claims[0])]
         divergences = finalise(typed + omissions)
 
     warnings = list(models.warnings) + [w for d in documents for w in d.warnings]
@@ -138,6 +144,7 @@ def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
         "claim_topics": alignment.topic_of,
         "summary": {"documents": len(documents), "claims": len(claims), "divergences": len(divergences),
                     "aligned_pairs": len(alignment.pairs), "by_type": counts},
+        "set_aside": relevance.to_json(claims),
         "skipped": [{"path": _relative(e.path, case.root), "error": f"{_relative(e.path, case.root)}: {e.problem} [{e.code}]"}
                     for e in errors],
         "warnings": warnings,
