@@ -38,7 +38,7 @@ US = ("THE PRESIDENT:  I proposed a summit with President Volkov in a third coun
       "Separately, the new vaccination centres opened in forty states and gave two million doses this week.\n\n"
       "The highway bill provides ninety billion dollars for bridges in rural counties.\n")
 RU = ("PRESIDENT VOLKOV:  The American President suggested a personal meeting; we will consider the proposal.\n\n"
-      "The deployment of our troops near Norland is an internal matter on our own territory.\n")
+      "Our troops near the border of Norland are on our own territory, and they will stay there.\n")
 
 
 def test_report_lists_off_topic_claims_and_flags_no_omission_for_them(tmp_path, models):
