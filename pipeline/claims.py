@@ -23,7 +23,7 @@ from spacy.tokens import Doc, Span
 
 from .entities import canonicalise_case
 from .frames import PREDICATES, extract_frame
-from .ingest import paragraphs
+from .ingest import ParseView, paragraphs
 from .schema import NON_PARTY_SIDES, CaseSpec, Claim, Document, Entity
 
 _LEMMA_PREDICATE = {lemma for lemmas in PREDICATES.values() for lemma in lemmas}
@@ -47,8 +47,13 @@ if not Doc.has_extension("claims"):
     Doc.set_extension("claims", default=None)
 
 
-def claim_score(span: Span, *, role: str = "statement") -> float:
-    """Probability-like score that the span asserts a claim (see module docstring)."""
+def claim_score(span: Span, *, role: str = "statement", reading: Span | None = None) -> float:
+    """Probability-like score that the span asserts a claim (see module docstring).
+
+    ``reading`` is the same words parsed in sentence case, for a headline written in
+    title case ("Seth Rogen To Play Steve Wozniak"), whose capitals mislead the tagger:
+    verbs and subjects are read from it, entities from ``span``.
+    """
     if role in {"question", "stage", "header"}:
         return 0.02 if role != "question" else 0.05
     text = span.text.strip()
@@ -57,21 +62,71 @@ def claim_score(span: Span, *, role: str = "statement") -> float:
     words = [t for t in span if not (t.is_punct or t.is_space)]
     if len(words) < 3 or _FILLER.match(text):
         return 0.05
+    syntax = reading if reading is not None and len(reading) == len(span) else span
     ents = list(span.ents)
-    has_subject = any(t.dep_ in {"nsubj", "nsubjpass", "expl"} for t in span)
-    has_verb = any(t.pos_ in {"VERB", "AUX"} for t in span)
-    predicates = sum(1 for t in span if t.lemma_.lower() in _LEMMA_PREDICATE)
+    has_subject = any(t.dep_ in {"nsubj", "nsubjpass", "expl"} for t in syntax)
+    has_verb = any(t.pos_ in {"VERB", "AUX"} for t in syntax)
+    predicates = sum(1 for t in syntax if t.lemma_.lower() in _LEMMA_PREDICATE)
     domain = sum(1 for e in ents if e.label_ in _DOMAIN_LABELS)
     parties = sum(1 for e in ents if e.label_ in _PARTY_LABELS)
     numbers = sum(1 for e in ents if e.label_ in {"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE"})
-    negated = any(t.dep_ == "neg" for t in span)
+    negated = any(t.dep_ == "neg" for t in syntax) or any(t.lower_ in _NEGATORS for t in syntax)
     courtesy = len(_COURTESY.findall(text))
-    imperative = span[0].tag_ == "VB" and not has_subject
+    imperative = syntax[0].tag_ == "VB" and not has_subject
     meta = bool(_META.search(text))
-    logit = (-2.2 + 1.1 * (has_subject and has_verb) + 0.8 * min(predicates, 2) + 0.9 * min(domain, 2)
-             + 0.35 * min(parties, 2) + 0.4 * min(numbers, 2) + 0.3 * negated
+    # a commitment or an obligation states a position ("they must act", "we will respond")
+    binding = any(t.tag_ == "MD" and t.lower_ in _BINDING_MODALS for t in syntax) or bool(_OBLIGATION.search(text))
+    headline = is_headline(span)
+    # A headline states its story's main claim in telegraphic grammar (no article, no
+    # subject, "X to do Y", "Y killed in Z"); any verb or named party will do for it. A
+    # short verbless sentence asserts when it carries a number, a named thing or a
+    # negation ("Five of the eleven, not all of them.").
+    dateline = not has_verb and _dateline(span)
+    asserted = (has_subject and has_verb) or (headline and not dateline and (has_verb or parties or domain or numbers))
+    elliptical = (not has_verb and not headline and not dateline and len(words) <= 15
+                  and bool(numbers or domain or negated) and any(t.pos_ in {"NOUN", "PROPN", "NUM"} for t in span))
+    logit = (-2.2 + 1.1 * asserted + 1.0 * (headline and asserted) + 0.9 * elliptical + 0.8 * min(predicates, 2)
+             + 0.9 * min(domain, 2) + 0.35 * min(parties, 2) + 0.4 * min(numbers, 2) + 0.3 * negated + 0.5 * binding
              + 0.25 * min(len(words) / 12, 2) - 1.3 * min(courtesy, 2) - 1.0 * imperative - 1.5 * meta)
     return 1.0 / (1.0 + math.exp(-logit))
+
+
+_BINDING_MODALS = frozenset({"must", "will", "shall", "wo", "'ll", "ll", "wo"})
+_OBLIGATION = re.compile(r"\b(?:(?:has|have|had) (?:a |the )?(?:responsibility|obligation|duty) to|(?:need|needs|has|have) to)\b",
+                         re.I)
+_NEGATORS = frozenset({"not", "no", "never", "none", "neither", "nor", "n't"})
+_TERMINAL = (".", "!", "?", "…", ";", ",", ":")
+_CLOSERS = "\"'”’)]» \t\u00a0"
+
+
+def _dateline(span: Span) -> bool:
+    """"Pyongyang, March 1 (KCNA)", "Editorial analysis, March 1, 2019": a place or kind and a date."""
+    in_entity = {t.i for e in span.ents for t in e}
+    content = [t for t in span if t.i not in in_entity and t.pos_ in {"NOUN", "ADJ", "VERB", "ADV"}]
+    return any(e.label_ == "DATE" for e in span.ents) and len(content) <= 2
+
+
+def is_headline(span: Span) -> bool:
+    """Whether the span is (in) a line of its own, 3-30 words, that does not end like a
+    sentence: a headline or title ("Macaulay Culkin Dead? Hoax Goes Viral")."""
+    doc = span.doc
+    if len(doc) > 45:
+        return False
+    text = doc.text.rstrip(_CLOSERS)
+    words = [t for t in doc if t.is_alpha]
+    return (bool(text) and "\n" not in text and 3 <= len(words) <= 30
+            and (not text.endswith(_TERMINAL) or title_cased(text)))
+
+
+def title_cased(text: str) -> bool:
+    """Most words capitalised, as in "Obama Denounces Execution": the tagger needs a sentence-case reading."""
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'’\-]*", text) if len(w) > 3]
+    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.6 * len(words)
+
+
+def sentence_case(text: str) -> str:
+    """Lower-case every Capitalised word but the first (acronyms stay); same length as ``text``."""
+    return re.sub(r"(?<=\W)([A-Z])(?=[a-z'’])", lambda m: m.group(1).lower(), text)
 
 
 @Language.factory("divergence_claims", default_config={"threshold": 0.5})
@@ -148,12 +203,20 @@ def extract_claims(case: CaseSpec, documents: list[Document], *, nlp: Language,
                    threshold: float = 0.5, batch_size: int = 64) -> list[Claim]:
     """Parse every document once (``nlp.pipe``) and return the claims, in document order."""
     resolver = SideResolver.for_case(case, nlp=nlp)
-    jobs: list[tuple[Document, int, int, int]] = [(d, s, e, t) for d in documents for s, e, t in paragraphs(d.text, d.turns)]
-    parsed = nlp.pipe((d.text[s:e] for d, s, e, _ in jobs), batch_size=batch_size)
+    # Reporters' questions, moderators and headings are nobody's claims, whatever the
+    # threshold: their blocks are not even parsed.
+    jobs: list[tuple[Document, int, int, int]] = [
+        (d, s, e, t) for d in documents for s, e, t in paragraphs(d.text, d.turns)
+        if d.turns[t].role not in _NOT_CLAIMS]
+    # the parser reads each block's view (Unicode spaces, quotes, invisible characters
+    # made plain); offsets are mapped back to the document's text
+    views = [ParseView(d.text[s:e]) for d, s, e, _ in jobs]
+    parsed = nlp.pipe((v.text for v in views), batch_size=batch_size)
+    readings = _sentence_case_readings(nlp, [v.text for v in views], batch_size=batch_size)
     claims: list[Claim] = []
     sent_iter = {d.id: iter(enumerate(d.sentences)) for d in documents}
     pending = {d.id: next(sent_iter[d.id], None) for d in documents}
-    for (document, start, end, ti), doc in zip(jobs, parsed):
+    for j, ((document, start, end, ti), view, doc) in enumerate(zip(jobs, views, parsed)):
         turn = document.turns[ti]
         # ingested sentences inside this block (both lists are in text order)
         while pending[document.id] is not None and pending[document.id][1].start < end:
@@ -161,23 +224,51 @@ def extract_claims(case: CaseSpec, documents: list[Document], *, nlp: Language,
             pending[document.id] = next(sent_iter[document.id], None)
             if sentence.start < start:
                 continue
-            span = doc.char_span(sentence.start - start, sentence.end - start, alignment_mode="expand")
+            span = doc.char_span(view.to_view(sentence.start - start), view.to_view(sentence.end - start),
+                                 alignment_mode="expand")
             if span is None or len(span) == 0:
                 continue
-            score = claim_score(span, role=turn.role)
+            reading = readings.get(j)
+            score = claim_score(span, role=turn.role,
+                                reading=reading[span.start:span.end] if reading is not None else None)
             if score < threshold:
                 continue
-            claims.append(_make_claim(case, document, index, span, start, turn.speaker, score, resolver))
+            claims.append(_make_claim(case, document, index, span, start, view, turn.speaker, score, resolver))
     _link_entities(claims)
     return claims
 
 
-def _make_claim(case: CaseSpec, document: Document, index: int, span: Span, block_start: int,
+_NOT_CLAIMS = frozenset({"question", "stage", "header"})
+
+
+def _sentence_case_readings(nlp: Language, texts: list[str], *, batch_size: int) -> dict[int, Doc]:
+    """Tagger and parser over title-cased one-line blocks, in sentence case (index -> Doc).
+
+    Only short blocks that could be headlines; the tokens match the original parse
+    because the casing is all that changes.
+    """
+    wanted = [(i, t) for i, t in enumerate(texts) if "\n" not in t and len(t) < 300 and title_cased(t)]
+    if not wanted:
+        return {}
+    keep = [p for p in nlp.pipe_names if p in {"tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer"}]
+    with nlp.select_pipes(enable=keep):
+        docs = nlp.pipe((sentence_case(t) for _, t in wanted), batch_size=batch_size)
+        return {i: d for (i, _), d in zip(wanted, docs)}
+
+
+def _make_claim(case: CaseSpec, document: Document, index: int, span: Span, block_start: int, view: ParseView,
                 speaker: str | None, score: float, resolver: SideResolver) -> Claim:
     doc_side = document.spec.side
     party_document = doc_side.lower() not in NON_PARTY_SIDES
-    entities = [Entity(text=e.text, label=e.label_, canonical=e._.canonical or e.text,
-                       start=block_start + e.start_char, end=block_start + e.end_char) for e in span.ents]
+
+    def at(start: int, end: int) -> tuple[int, int]:  # view offsets -> document offsets
+        return block_start + view.start(start), block_start + view.end(end)
+
+    entities = []
+    for e in span.ents:
+        e_start, e_end = at(e.start_char, e.end_char)
+        entities.append(Entity(text=document.text[e_start:e_end], label=e.label_, canonical=e._.canonical or e.text,
+                               start=e_start, end=e_end))
     claimer = speaker or document.spec.speaker or doc_side
     side = resolver.side_of(claimer) if not party_document else doc_side
     reported, cue = False, None
@@ -197,23 +288,18 @@ def _make_claim(case: CaseSpec, document: Document, index: int, span: Span, bloc
     other = resolver.other_party(side) if side in resolver.parties else None
     frame = extract_frame(span, self_id=self_id, other_id=side_token(other))
     # cues are relative to the block doc; move them to document offsets
-    for cue_item in frame.cues:
-        cue_item["start"] += block_start
-        cue_item["end"] += block_start
-    for quantity in frame.quantities:
-        quantity["start"] += block_start
-        quantity["end"] += block_start
+    for item in (*frame.cues, *frame.quantities):
+        item["start"], item["end"] = at(item["start"], item["end"])
     frame.agent = _side_of_entity(frame.agent, resolver) or frame.agent
     frame.blame = _side_of_entity(frame.blame, resolver) or frame.blame
-    start, end = block_start + span.start_char, block_start + span.end_char
+    start, end = at(span.start_char, span.end_char)
     claim = Claim(id=f"{document.id}:s{index}", doc_id=document.id, side=side, claimer=claimer,
                   text=document.text[start:end], start=start, end=end, score=score, entities=entities,
                   frame=frame, speaker=speaker, reported=reported, cue=cue)
     if source_text and party_document:
         claim.cue = cue
-        claim.frame.cues.append({"kind": "reported", "text": source_text,
-                                 "start": block_start + attribution.source.start_char,
-                                 "end": block_start + attribution.source.end_char})
+        src_start, src_end = at(attribution.source.start_char, attribution.source.end_char)
+        claim.frame.cues.append({"kind": "reported", "text": source_text, "start": src_start, "end": src_end})
     return claim
 
 

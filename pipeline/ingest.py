@@ -8,6 +8,8 @@ extracted text, which the report stores.
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import hashlib
 import json
 import re
@@ -21,11 +23,24 @@ from .errors import CaseError, Errors, Warnings, warning_text
 from .manifest import check_nesting, document_format, read_checked, resolve_document
 from .schema import CaseSpec, Document, DocumentSpec, Sentence, Turn
 
+# Published transcripts put Unicode whitespace around labels ("MS. PSAKI:\u00a0 Hi",
+# "Q\u00a0\u00a0\u00a0 On Russia"): horizontal whitespace is any whitespace but a newline,
+# and a line may open with invisible characters (zero-width space, soft hyphen, BOM).
+_H = r"[^\S\n]"
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_LEAD = rf"^(?:{_H}|[{_INVISIBLE}])*"
 # A speaker label at the start of a line: "THE PRESIDENT:", "FOREIGN MINISTER RI:",
-# "SECRETARY POMPEO:", "Q:", "Q  Mr. President, ..." or "Q" alone on its line.
+# "SECRETARY POMPEO:", "Q:", "Q.", "Q  Mr. President, ..." or "Q" alone on its line.
 _UPPER_LABEL = re.compile(
-    r"^[ \t]*(?P<label>(?:[A-Z][A-Z.'’\-]*)(?:[ \t]+[A-Z][A-Z.'’\-]*){0,5})[ \t]*:(?=[ \t]|$)", re.M)
-_Q_LABEL = re.compile(r"^[ \t]*(?P<label>Q)(?:[ \t]*:|[ \t]+(?=\S)|[ \t]*$)", re.M)
+    rf"{_LEAD}(?P<label>(?:[A-Z][A-Z.'’\-]*)(?:{_H}+[A-Z][A-Z.'’\-]*){{0,5}}){_H}*:(?={_H}|$)", re.M)
+_Q_LABEL = re.compile(rf"{_LEAD}(?P<label>Q)(?:\.?{_H}*:|\.?{_H}+(?=\S)|\.?{_H}*$)", re.M)
+# "[Senior administration official]:" - a placeholder the publisher put for a name
+_BRACKET_LABEL = re.compile(rf"{_LEAD}\[(?P<label>[^\[\]\n:]{{2,60}})\]{_H}*:(?={_H}|$)", re.M)
+# "Vladimir Putin:", "Question:", "President of Russia Vladimir Putin:" (mixed case)
+_MIXED_LABEL = re.compile(rf"{_LEAD}(?P<label>[A-Z][\w.'’\-]*(?:{_H}+[\w.'’\-]+){{0,5}}){_H}*:(?P<rest>{_H}+\S|$)", re.M)
+# lower-case words allowed inside a name or title ("President of Russia", "Ursula von der Leyen")
+_NAME_CONNECTORS = frozenset({"of", "the", "for", "and", "de", "da", "del", "della", "di", "du", "la", "le",
+                              "von", "van", "der", "den", "al", "el", "bin", "ibn"})
 # Stage and interpreter notes: "(Laughter.)", "(As interpreted.)", "(Inaudible)".
 # a note starts with one of these (whole words): "(Laughter.)", "(As interpreted.)", "(Speaks in Korean.)"
 _STAGE_NOTE = re.compile(
@@ -34,8 +49,11 @@ _STAGE_NOTE = re.compile(
     r"speaks in \w+|in (?:korean|english|vietnamese|chinese)|audio (?:cuts|drops|unavailable)|"
     r"unintelligible|technical difficulties|pool spray|music|silence|no response)\b[^()]*$", re.I)
 _PAREN = re.compile(r"\(([^()\n]{1,80})\)")
-_QUESTION_LABELS = {"Q", "QUESTION", "REPORTER", "JOURNALIST", "AUDIENCE MEMBER", "PARTICIPANT"}
-_MODERATOR_LABELS = {"MODERATOR", "INTERPRETER", "OPERATOR", "ANNOUNCER", "MC"}
+_QUESTION_LABELS = {"Q", "QUESTION", "REPORTER", "JOURNALIST", "AUDIENCE MEMBER", "AUDIENCE QUESTION",
+                    "PARTICIPANT", "CORRESPONDENT"}
+_MODERATOR_LABELS = {"MODERATOR", "OPERATOR", "ANNOUNCER", "MC", "HOST", "PRESENTER", "CHAIR", "CHAIRMAN"}
+# An interpreter's turn renders what the previous speaker said: it is that speaker's turn.
+_INTERPRETER_LABELS = {"INTERPRETER", "THE INTERPRETER", "TRANSLATOR", "THE TRANSLATOR", "INTERPRETATION"}
 BINARY_SNIFF = 8192
 _PREFERRED = ["utf_16", "utf_16_le", "utf_16_be", "cp1252", "latin_1", "iso8859_15", "mac_roman", "cp1250",
               "iso8859_2", "cp1251", "koi8_r", "euc_kr", "cp949", "big5", "gb18030", "shift_jis"]
@@ -243,10 +261,40 @@ def _control_ratio(text: str) -> float:
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
                "section", "article", "blockquote", "pre", "header", "footer", "dd", "dt", "hr"}
-_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "nav"}
+_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "nav", "form", "button"}
 
 
 def html_to_text(html: str) -> str:
+    """The main text of an HTML page as saved from a browser, one block element a line.
+
+    trafilatura (a maintained main-content extractor) decides what the page's text is,
+    leaving out navigation, headers and footers, related-article lists and forms. Where
+    it keeps (nearly) everything the page shows - a bare page, a transcript with no
+    boilerplate - the page's own block structure is kept instead, because trafilatura
+    breaks inline elements of such pages into lines of their own.
+    """
+    visible = _visible_text(html)
+    main = _main_text(html)
+    if main and len(main.split()) < 0.9 * len(visible.split()):
+        return main
+    return visible
+
+
+def _main_text(html: str) -> str | None:
+    import trafilatura
+
+    try:
+        text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
+                                   favor_recall=True, deduplicate=False)
+    except Exception:  # noqa: BLE001 - a page the extractor cannot handle falls back to the visible text
+        return None
+    if not text or not text.strip():
+        return None
+    lines = [re.sub(r"[^\S\n]+", " ", line).strip() for line in text.split("\n")]
+    return "\n\n".join(line for line in lines if line) + "\n"
+
+
+def _visible_text(html: str) -> str:
     """Visible text of an HTML page, one block element a line (a real parser, not regexes)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
@@ -312,29 +360,91 @@ def json_turns(raw: str, *, path: Path, spec: DocumentSpec) -> tuple[str, list[T
 
 def _alias_set(case: CaseSpec) -> frozenset[str]:
     names = {a.upper() for side in case.sides.values() for a in side.aliases}
-    names |= {d.speaker.upper() for d in case.documents if d.speaker}
+    names |= {_clean_label(d.speaker).upper() for d in case.documents if d.speaker}
     return frozenset(names)
 
 
+def _clean_label(label: str) -> str:
+    """"MS.\\u00a0 PSAKI" -> "MS. PSAKI": one plain space between the words, nothing invisible."""
+    return " ".join(label.translate(_DROP_INVISIBLE).split())
+
+
+def _label_kind(label: str) -> str:
+    """question | moderator | interpreter | speaker, tolerant of case and one-letter typos ("OPERTATOR")."""
+    up = label.upper()
+    for kind, names in (("question", _QUESTION_LABELS), ("moderator", _MODERATOR_LABELS),
+                        ("interpreter", _INTERPRETER_LABELS)):
+        if up in names:
+            return kind
+    if len(up) >= 6:
+        for kind, names in (("moderator", _MODERATOR_LABELS), ("interpreter", _INTERPRETER_LABELS),
+                            ("question", _QUESTION_LABELS)):
+            if any(len(n) >= 6 and difflib.SequenceMatcher(None, up, n).ratio() >= 0.88 for n in names):
+                return kind
+    return "speaker"
+
+
+def _name_like(label: str) -> bool:
+    """"Vladimir Putin", "President of Russia Vladimir Putin": capitalised words, no sentence words.
+
+    Keeps "On Russia:", "Another example:" or "The question is:" (phrases that end in a
+    colon inside speech) from being taken for labels.
+    """
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    words = label.split()
+    if len(words) < 2 or len(words) > 6:
+        return False
+    for i, word in enumerate(words):
+        bare = word.strip(".'’-")
+        if not bare:
+            return False
+        if bare.lower() in _NAME_CONNECTORS and 0 < i < len(words) - 1:
+            continue
+        if not bare[0].isupper() or bare.lower() in STOP_WORDS or any(ch.isdigit() for ch in bare):
+            return False
+    return True
+
+
 def _find_labels(text: str, aliases: frozenset[str]) -> list[tuple[int, int, str]]:
-    """(label start, content start, label) for every speaker label in the text."""
+    """(label start, content start, label) for every speaker label in the text.
+
+    Upper-case labels, ``Q``, and bracketed placeholders are labels wherever they open a
+    line. A mixed-case label is one when it names a known speaker (an alias), is a role
+    ("Question:", "Moderator:"), or looks like a name and the text uses such labels
+    (the same one opens two lines, or two other mixed-case labels were found).
+    """
     found: dict[int, tuple[int, int, str]] = {}
     for m in _UPPER_LABEL.finditer(text):
-        label = m.group("label").strip()
+        label = _clean_label(m.group("label"))
         # One capital letter and a colon is too weak to be a label, except "Q"/"A".
         if len(label) < 2 and label not in {"Q", "A"}:
             continue
         found[m.start("label")] = (m.start("label"), m.end(), label)
     for m in _Q_LABEL.finditer(text):
         found.setdefault(m.start("label"), (m.start("label"), m.end(), "Q"))
-    # Mixed-case labels only when they name a known speaker ("Foreign Minister Ri: ...").
-    if aliases:
-        mixed = re.compile(r"^[ \t]*(?P<label>[A-Z][\w.'’\-]*(?:[ \t]+[\w.'’\-]+){0,5})[ \t]*:(?=[ \t]|$)", re.M)
-        for m in mixed.finditer(text):
-            label = m.group("label").strip()
-            if m.start("label") not in found and (label.upper() in aliases or
-                                                  label.split()[-1].upper() in aliases):
-                found[m.start("label")] = (m.start("label"), m.end(), label)
+    for m in _BRACKET_LABEL.finditer(text):
+        # the turn starts after "]:", the label is what the brackets hold
+        found.setdefault(m.start("label") - 1, (m.start("label") - 1, m.end(), _clean_label(m.group("label"))))
+    candidates: list[tuple[int, int, str]] = []
+    for m in _MIXED_LABEL.finditer(text):
+        if m.start("label") in found:
+            continue
+        label = _clean_label(m.group("label"))
+        end = m.end("rest") - (1 if m.group("rest") else 0)
+        up = label.upper()
+        if up in aliases or label.split()[-1].upper() in aliases or _label_kind(label) != "speaker":
+            found[m.start("label")] = (m.start("label"), end, label)
+        elif m.group("rest") and _name_like(label):  # a name with speech after it on the same line
+            candidates.append((m.start("label"), end, label))
+    if candidates:
+        mixed_found = sum(1 for _, _, label in found.values() if not label.isupper())
+        repeats: dict[str, int] = {}
+        for _, _, label in candidates:
+            repeats[label] = repeats.get(label, 0) + 1
+        for start, end, label in candidates:
+            if repeats[label] >= 2 or mixed_found + len(repeats) - 1 >= 2:
+                found[start] = (start, end, label)
     return [found[k] for k in sorted(found)]
 
 
@@ -348,45 +458,72 @@ def _speaker_for(label: str | None, spec: DocumentSpec, main_label: str | None, 
         return None if has_labels else spec.speaker
     if label == main_label and spec.speaker:
         return spec.speaker
-    if label.upper() in _QUESTION_LABELS:
+    kind = _label_kind(label)
+    if kind == "question":
         return "Reporter"
+    if kind == "moderator":
+        return label.title() if label.isupper() else label
     return label.title() if label.isupper() else label
 
 
 def _role_for(label: str | None, has_labels: bool) -> str:
     if label is None:
         return "narration" if not has_labels else "header"
-    up = label.upper()
-    if up in _QUESTION_LABELS:
+    kind = _label_kind(label)
+    if kind == "question":
         return "question"
-    if up in _MODERATOR_LABELS:
+    if kind == "moderator":
         return "stage"
     return "statement"
+
+
+def _asks(text: str) -> bool:
+    """Whether a stretch of speech ends on a question mark (closing quotes and brackets aside)."""
+    return text.rstrip().rstrip("\"'”’)]").endswith("?")
 
 
 def segment_turns(text: str, *, spec: DocumentSpec, aliases: frozenset[str] = frozenset()) -> list[Turn]:
     """Split a transcript into turns at speaker labels, with stage notes as turns of their own.
 
     The document's main speaker is the most frequent non-question label ("THE PRESIDENT"
-    in a White House transcript), which takes the manifest's ``speaker`` name.
+    in a White House transcript), which takes the manifest's ``speaker`` name. Reporters'
+    questions and moderators get roles that never yield a party's claims: besides the
+    role labels ("Q", "Question:", "MODERATOR:"), a named label that is neither the main
+    speaker nor a side's alias and whose every turn ends on a question mark is a
+    journalist asking. An interpreter's turn is the previous speaker's.
     """
     labels = _find_labels(text, aliases)
     counts: dict[str, int] = {}
     for _, _, label in labels:
-        if label.upper() not in _QUESTION_LABELS | _MODERATOR_LABELS:
+        if _label_kind(label) == "speaker":
             counts[label] = counts.get(label, 0) + 1
-    main = max(counts, key=counts.get) if counts else None  # type: ignore[arg-type]
+    manifest_label = _clean_label(spec.speaker).upper() if spec.speaker else None
+    main = next((label for label in counts if label.upper() == manifest_label), None)
+    if main is None and counts:
+        main = max(counts, key=counts.get)  # type: ignore[arg-type]
     bounds: list[tuple[int, int, str | None]] = []  # (content start, content end, label)
     if not labels or labels[0][0] > 0:
         bounds.append((0, labels[0][0] if labels else len(text), None))
     for i, (_, content_start, label) in enumerate(labels):
         end = labels[i + 1][0] if i + 1 < len(labels) else len(text)
         bounds.append((content_start, end, label))
+    askers = {label for label in counts if label != main and label.upper() not in aliases
+              and label.split()[-1].upper() not in aliases
+              and all(_asks(text[s:e]) for s, e, lab in bounds if lab == label)}
 
+    # an article's opening (headline, lead) is the article's, labels or not further down
+    article = document_format(spec) == "article"
     turns: list[Turn] = []
+    previous: tuple[str | None, str] | None = None  # the last labelled speaker and role
     for start, end, label in bounds:
-        speaker = _speaker_for(label, spec, main, bool(labels))
-        role = _role_for(label, bool(labels))
+        speaker = _speaker_for(label, spec, main, bool(labels) and not article)
+        role = _role_for(label, bool(labels) and not article)
+        if label in askers:
+            speaker, role = label, "question"
+        if label is not None and _label_kind(label) == "interpreter":
+            speaker, role = previous if previous is not None else (None, "stage")
+        elif label is not None:
+            previous = (speaker, role)
         cursor = start
         for m in _PAREN.finditer(text, start, end):
             if not _is_stage_note(m.group(1)):
@@ -407,6 +544,55 @@ def _append_trimmed(turns: list[Turn], text: str, start: int, end: int, speaker:
     lead = len(chunk) - len(chunk.lstrip())
     trail = len(chunk) - len(chunk.rstrip())
     turns.append(Turn(speaker=speaker, role=role, start=start + lead, end=end - trail, label=label))
+
+
+# --- text as published ----------------------------------------------------------------
+#
+# Offsets point into the text as read, so the text itself is never rewritten. The
+# parsers get a *view* of it instead: Unicode spaces (no-break, thin, narrow no-break,
+# ideographic) become plain spaces and typographic quotes plain quotes, both one
+# character for one; soft hyphens and zero-width characters, which split words for a
+# tokenizer although a reader never sees them, are dropped, and ``ParseView`` maps
+# offsets in the view back to the text.
+
+_SAME_LENGTH = str.maketrans({**{ch: " " for ch in "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                                  "\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t"},
+                              "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+                              "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"'})
+_DROP_INVISIBLE = str.maketrans({ch: None for ch in _INVISIBLE})
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
+
+
+class ParseView:
+    """What the tokenizer and sentencizer read for ``text``, with offsets back into ``text``."""
+
+    __slots__ = ("text", "_kept")
+
+    def __init__(self, text: str) -> None:
+        same = text.translate(_SAME_LENGTH)
+        if _INVISIBLE_RE.search(same) is None:
+            self.text, self._kept = same, None
+        else:
+            self._kept = [i for i, ch in enumerate(same) if ch not in _INVISIBLE]
+            self.text = "".join(same[i] for i in self._kept)
+
+    def start(self, offset: int) -> int:
+        """Text offset of the view character at ``offset`` (a span's start)."""
+        if self._kept is None:
+            return offset
+        return self._kept[offset] if offset < len(self._kept) else (self._kept[-1] + 1 if self._kept else 0)
+
+    def end(self, offset: int) -> int:
+        """Text offset just after the view character before ``offset`` (a span's end)."""
+        if self._kept is None or offset <= 0:
+            return offset if self._kept is None else 0
+        return self._kept[offset - 1] + 1
+
+    def to_view(self, offset: int) -> int:
+        """View offset of the text offset ``offset`` (invisible characters count for nothing)."""
+        if self._kept is None:
+            return offset
+        return bisect.bisect_left(self._kept, offset)
 
 
 @lru_cache(maxsize=1)
@@ -442,14 +628,17 @@ def split_sentences(text: str, turns: list[Turn]) -> list[Sentence]:
     blocks = paragraphs(text, turns)
     nlp = _sentencizer()
     sentences: list[Sentence] = []
-    docs = nlp.pipe((text[s:e] for s, e, _ in blocks), batch_size=256)
-    for (start, _, ti), doc in zip(blocks, docs):
+    views = [ParseView(text[s:e]) for s, e, _ in blocks]
+    docs = nlp.pipe((v.text for v in views), batch_size=256)
+    for (start, _, ti), view, doc in zip(blocks, views, docs):
         for sent in doc.sents:
             s_text = sent.text.strip()
             if not s_text:
                 continue
-            s_start = start + sent.start_char + (len(sent.text) - len(sent.text.lstrip()))
-            sentences.append(Sentence(start=s_start, end=s_start + len(s_text), turn=ti))
+            v_start = sent.start_char + (len(sent.text) - len(sent.text.lstrip()))
+            s_start, s_end = start + view.start(v_start), start + view.end(v_start + len(s_text))
+            if s_end > s_start:
+                sentences.append(Sentence(start=s_start, end=s_end, turn=ti))
     return sentences
 
 

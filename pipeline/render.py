@@ -202,6 +202,7 @@ def build_view(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, 
 
     case = dict(report.get("case") or {})
     return {
+        "set_aside": _set_aside_view(report.get("set_aside"), claims),
         "case": {"id": case.get("id") or "", "title": case.get("title") or case.get("id") or "Divergence report",
                  "date": case.get("date")},
         "schema_version": report.get("schema_version"),
@@ -413,6 +414,21 @@ def _document_view(doc: Mapping[str, Any], *, claims: Mapping[str, Mapping[str, 
     return DocumentView(id=doc_id, side=side, side_color=side_colors.get(side, "#555"), speaker=doc.get("speaker"),
                         date=doc.get("date"), source=source, source_href=_safe_href(source), path=doc.get("path"),
                         blocks=blocks, has_text=isinstance(text, str))
+
+
+def _set_aside_view(section: Any, claims: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Claims set aside as off-topic, per document, so that nothing disappears silently."""
+    if not isinstance(section, Mapping):
+        return {"total": 0, "documents": []}
+    per_doc: dict[str, list[dict[str, Any]]] = {}
+    for item in section.get("claims") or []:
+        claim = claims.get(str(item.get("id")), {})
+        per_doc.setdefault(str(item.get("doc_id")), []).append(
+            {"id": item.get("id"), "text": claim.get("text") or "", "speaker": claim.get("speaker") or claim.get("claimer"),
+             "relevance": item.get("relevance")})
+    documents = [{"id": doc_id, "count": len(items), "claims": items} for doc_id, items in per_doc.items()]
+    return {"total": sum(d["count"] for d in documents), "documents": documents,
+            "min_similarity": section.get("min_similarity")}
 
 
 def _document_blocks(text: str, turns: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], *,

@@ -26,6 +26,7 @@ from .errors import CaseError, ModelError, Warnings, warning_text
 from .ingest import ReadOptions, read_case
 from .io import atomic_write
 from .manifest import load_manifest
+from .relevance import assess_relevance
 from .models import Encoder, build_nlp
 from .schema import DIVERGENCE_TYPES, SCHEMA_VERSION
 
@@ -115,6 +116,7 @@ class CaseAnalysis:
     alignment: Alignment
     vectors: Any  # the claims' sentence embeddings (L2-normalised), one row per claim
     probs: tuple | None  # the pair classifier's (forward, backward) probabilities per aligned pair
+    relevance: Any  # relevance.Relevance: the claims set aside as off-topic
     timer: _Timer
 
 
@@ -147,24 +149,29 @@ def prepare_case(case_dir: str | Path, *, config: RunConfig, models: Models, str
     with timer.stage("align"):
         alignment = align_claims(claims, vectors, parties=case.parties,
                                  config=AlignConfig(top_k=config.top_k, min_similarity=config.min_similarity))
+    with timer.stage("relevance"):
+        # claims far from everything the other sides say are off-topic, never omissions
+        relevance = assess_relevance(claims, vectors, parties=case.parties,
+                                     aligned={cid for p in alignment.pairs for cid in (p.a, p.b)})
     with timer.stage("classifier"):
         probs = nli_probabilities({c.id: c for c in claims}, alignment.pairs, models.scorer, config.batch_size)
     return CaseAnalysis(case=case, documents=documents, errors=errors, claims=claims, alignment=alignment,
-                        vectors=vectors, probs=probs, timer=timer)
+                        vectors=vectors, probs=probs, relevance=relevance, timer=timer)
 
 
 def judge_case(analysis: CaseAnalysis, *, config: RunConfig, models: Models, judge: Any = "models") -> dict[str, Any]:
     """The judgement and the report (CONTRACTS §3) as a dict. ``judge``: the models' judge
     unless another one (or None for the hand rules) is given."""
     judge = models.judge if judge == "models" else judge
-    case, documents, errors, claims, alignment = (analysis.case, analysis.documents, analysis.errors,
-                                                  analysis.claims, analysis.alignment)
+    case, documents, errors, claims, alignment, relevance = (
+        analysis.case, analysis.documents, analysis.errors, analysis.claims, analysis.alignment, analysis.relevance)
     timer = analysis.timer
     by_id = {c.id: c for c in claims}
     with timer.stage("divergence"):
         typed = type_pairs(by_id, alignment, scorer=models.scorer, config=DivergenceConfig(),
                            batch_size=config.batch_size, judge=judge, probs=analysis.probs)
         omissions = find_omissions(claims, alignment, parties=case.parties, flagged=typed, judge=judge)
+        omissions = [o for o in omissions if not relevance.is_set_aside(o.claims[0])]
         divergences = finalise(typed + omissions)
 
     warnings = list(models.warnings) + [w for d in documents for w in d.warnings]
@@ -182,6 +189,7 @@ def judge_case(analysis: CaseAnalysis, *, config: RunConfig, models: Models, jud
         "claim_topics": alignment.topic_of,
         "summary": {"documents": len(documents), "claims": len(claims), "divergences": len(divergences),
                     "aligned_pairs": len(alignment.pairs), "by_type": counts},
+        "set_aside": relevance.to_json(claims),
         "skipped": [{"path": _relative(e.path, case.root), "error": f"{_relative(e.path, case.root)}: {e.problem} [{e.code}]"}
                     for e in errors],
         "warnings": warnings,

@@ -147,3 +147,43 @@ def test_thanking_someone_is_not_a_claim_but_reporting_thanks_is(models):
     assert score("I also thank President Moon, whom I will call right after this, and Prime Minister Abe.") < 0.5
     assert score("Kim Jong Un thanked President Trump for making positive efforts to hold the meeting "
                  "and for travelling a long way to the talks.") >= 0.5
+
+
+def test_headlines_and_short_verbless_assertions_are_claims(tmp_path, models):
+    article = ("Norland Troops to Leave Border Region by May, Ministry Says\n\n"
+               "Ministry Denies Plan to Close Grain Corridor\n\n"
+               "Photo gallery\n\n"
+               "The defence ministry said on Tuesday that the units would return to their bases.\n")
+    speech = "THE PRESIDENT:  They wanted something else. Five of the eleven resolutions, not all of them.\n"
+    claims, documents = _claims(tmp_path, models, {"a.txt": ("a", "media", article), "b.txt": ("b", "US", speech)},
+                                sides={"US": ["The President"], "Norland": ["Ministry"]})
+    texts = {c.text for c in claims}
+    assert "Norland Troops to Leave Border Region by May, Ministry Says" in texts
+    assert "Ministry Denies Plan to Close Grain Corridor" in texts
+    assert "Photo gallery" not in texts  # a title that asserts nothing
+    assert "Five of the eleven resolutions, not all of them." in texts
+
+
+def test_reporters_questions_and_moderators_never_become_claims(tmp_path, models):
+    text = ("MODERATOR:  The sanctions on Norland will be lifted next week, the minister has confirmed.\n\n"
+            "Q  The President said the sanctions on Norland will be lifted in their entirety.\n\n"
+            "THE PRESIDENT:  We will keep the sanctions on Norland until the troops leave.\n")
+    case = load_manifest(write_case(tmp_path / "case", {"a.txt": ("a", "US", text), "b.txt": ("b", "Norland", "x y z.\n")}))
+    documents, _ = read_case(case)
+    claims = extract_claims(case, documents, nlp=models.nlp, threshold=0.0)
+    assert [c.text for c in claims if c.doc_id == "a"] == ["We will keep the sanctions on Norland until the troops leave."]
+
+
+def test_claim_offsets_hold_over_invisible_characters(tmp_path, models):
+    text = "THE PRESIDENT:\u00a0 We offered to close the Yong\u00adbyon\u200b facility.\u00a0 They wanted all sanctions lifted.\n"
+    claims, documents = _claims(tmp_path, models, {"a.txt": ("a", "US", text), "b.txt": ("b", "DPRK", DPRK_TEXT)})
+    doc = {d.id: d for d in documents}["a"]
+    mine = [c for c in claims if c.doc_id == "a"]
+    assert [c.text for c in mine] == ["We offered to close the Yong\u00adbyon\u200b facility.", "They wanted all sanctions lifted."]
+    for claim in mine:
+        assert doc.text[claim.start:claim.end] == claim.text
+        for entity in claim.entities:
+            assert doc.text[entity.start:entity.end] == entity.text
+
+
+DPRK_TEXT = "FOREIGN MINISTER RI:  We asked for the removal of five of the eleven resolutions.\n"

@@ -173,3 +173,117 @@ def test_only_real_stage_notes_are_cut_out(tmp_path):
     stage = [doc.text[t.start:t.end] for t in doc.turns if t.role == "stage"]
     assert stage == ["(As interpreted.)", "(Laughter.)"]
     assert any("(on the agenda since the weekend)" in doc.text[s.start:s.end] for s in doc.sentences)
+
+
+# --- transcripts and pages as published (issue 12); fixtures written by the team ---------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _fixture_case(tmp_path: Path, name: str, *, side: str = "US", speaker: str | None = None,
+                  fmt: str | None = None, aliases: dict | None = None) -> Path:
+    content = (FIXTURES / name).read_bytes()
+    root = write_case(tmp_path / "case", {name: ("doc", side, content), "other.txt": ("other", "Other", DPRK)},
+                      sides=aliases)
+    toml = (root / "case.toml").read_text()
+    extra = (f'\nspeaker = "{speaker}"' if speaker else "") + (f'\nformat = "{fmt}"' if fmt else "")
+    (root / "case.toml").write_text(toml.replace(f'path = "{name}"', f'path = "{name}"{extra}'))
+    return root
+
+
+def _turn_texts(doc):
+    return [(t.speaker, t.role, doc.text[t.start:t.end]) for t in doc.turns]
+
+
+def test_white_house_labels_followed_by_no_break_spaces_are_recognised(tmp_path):
+    case = load_manifest(_fixture_case(tmp_path, "whitehouse-briefing.txt", speaker="MS. MORROW"))
+    doc = read_document(case, case.documents[0])
+    assert not any("W002" in w for w in doc.warnings)
+    turns = _turn_texts(doc)
+    # every "MS. MORROW:" (one written "MS.\u00a0 MORROW:") is the press secretary, the manifest speaker
+    said = [text for speaker, role, text in turns if speaker == "MS. MORROW"]
+    assert any(text.startswith("Good afternoon.") for text in said)
+    assert any(text.startswith("He did.") for text in said)
+    assert "I\u2019ll leave it there." in said
+    assert all("MORROW:" not in text for _, _, text in turns)
+    # "Q" followed by no-break spaces opens a reporter's question, never the secretary's turn
+    questions = [text for _, role, text in turns if role == "question"]
+    assert len(questions) == 2 and questions[0].startswith("Thanks, Dana.") and "border exercises?" in questions[0]
+    assert ("Dr. Okafor", "statement") in {(s, r) for s, r, _ in turns}
+    assert [r for s, r, _ in turns][0] == "header"  # title, date, room and time are nobody's words
+
+
+def test_sentences_do_not_trip_over_unicode_spaces_quotes_and_invisible_characters(tmp_path):
+    text = ("MS. MORROW:\u00a0 The talks on the grain\u00adcorridor were \u201cproductive.\u201d\u00a0 "
+            "Both sides\u200b agreed to meet again.\u2009 No date was set.\n")
+    root = write_case(tmp_path / "c", {"a.txt": ("a", "US", text), "b.txt": ("b", "Other", DPRK)})
+    case = load_manifest(root)
+    doc = read_document(case, case.documents[0])
+    sentences = [doc.text[s.start:s.end] for s in doc.sentences]
+    assert sentences == ["The talks on the grain\u00adcorridor were \u201cproductive.\u201d",
+                         "Both sides\u200b agreed to meet again.", "No date was set."]
+
+
+def test_parse_view_maps_offsets_around_dropped_characters():
+    from pipeline.ingest import ParseView
+
+    text = "grain\u00adcorridor\u200b now"
+    view = ParseView(text)
+    assert view.text == "graincorridor now"
+    assert text[view.start(0):view.end(13)] == "grain\u00adcorridor"
+    assert text[view.start(14):view.end(17)] == "now"
+    assert view.to_view(text.index("now")) == 14
+
+
+def test_kremlin_mixed_case_labels_questions_and_interpreter(tmp_path):
+    case = load_manifest(_fixture_case(tmp_path, "kremlin-press.txt", side="Russia"))
+    doc = read_document(case, case.documents[0])
+    assert not any("W002" in w for w in doc.warnings)
+    turns = _turn_texts(doc)
+    by_role: dict[str, list] = {}
+    for speaker, role, text in turns:
+        by_role.setdefault(role, []).append((speaker, text))
+    # "Question:" and a journalist's name whose every turn asks are questions, not the official's claims
+    asked = [text for _, text in by_role["question"]]
+    assert any(t.startswith("Mr. Sorokin, was a meeting") for t in asked)
+    assert any(t.startswith("Did the Prime Minister mention") for t in asked)
+    official = [text for speaker, text in by_role["statement"] if speaker == "Ivan Sorokin"]
+    assert any(t.startswith("The Prime Minister suggested a meeting.") for t in official)
+    # the interpreter's turn renders the official's words; the moderator is nobody's side
+    assert ("Ivan Sorokin", "The grain corridor question will be taken up by the ministers.") in by_role["statement"]
+    assert any(t.startswith("Thank you, that is all") for _, t in by_role["stage"])
+    assert all(not t.startswith(("Question:", "Ivan Sorokin:", "Elena Markova:")) for _, _, t in turns)
+
+
+def test_phrases_ending_in_a_colon_inside_speech_are_not_labels(tmp_path):
+    text = ("THE PRESIDENT:  Let me be clear about one thing.\n\n"
+            "On Norland: the exercises must end.\n\nAnother example: the corridor.\n\n"
+            "Key Point: we will not move first.\n")
+    root = write_case(tmp_path / "c", {"a.txt": ("a", "US", text), "b.txt": ("b", "Other", DPRK)})
+    case = load_manifest(root)
+    doc = read_document(case, case.documents[0])
+    assert {t.label for t in doc.turns} == {"THE PRESIDENT"}
+
+
+def test_bracketed_placeholder_labels_and_misspelt_operator(tmp_path):
+    text = ("OPERTATOR:  Our first question comes from the line of Jo Park.\n\n"
+            "Q  Did the leaders discuss the corridor?\n\n"
+            "[Senior administration official]:  They did, at some length.\n")
+    root = write_case(tmp_path / "c", {"a.txt": ("a", "US", text), "b.txt": ("b", "Other", DPRK)})
+    case = load_manifest(root)
+    doc = read_document(case, case.documents[0])
+    assert [(s, r, t) for s, r, t in _turn_texts(doc)] == [
+        ("Opertator", "stage", "Our first question comes from the line of Jo Park."),
+        ("Reporter", "question", "Did the leaders discuss the corridor?"),
+        ("Senior administration official", "statement", "They did, at some length.")]
+
+
+def test_saved_html_page_keeps_the_main_text_only(tmp_path):
+    case = load_manifest(_fixture_case(tmp_path, "saved-readout.html", fmt="html"))
+    doc = read_document(case, case.documents[0])
+    assert doc.text.startswith("Readout of the President\u2019s call with the Prime Minister of Norland")
+    sentences = [doc.text[s.start:s.end] for s in doc.sentences]
+    assert "The two leaders agreed that their teams would stay in close contact." in sentences
+    for boilerplate in ("Briefings", "Search the site", "Related articles", "science museum", "Privacy policy",
+                        "All rights reserved", "Subscribe", "window.dataLayer"):
+        assert boilerplate not in doc.text
