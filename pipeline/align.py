@@ -32,6 +32,10 @@ _THING_LABELS = {"SANCTIONS", "FACILITY", "FAC", "WEAPON", "RESOLUTION", "EVENT"
 class AlignConfig:
     top_k: int = 8
     min_similarity: float = 0.35  # combined score to keep a pair
+    # ... or either claim is among the other's ``keep_rank`` nearest claims of its side and the
+    # pair scores at least ``rank_floor``: counterparts that word things differently
+    keep_rank: int = 2
+    rank_floor: float = 0.2
     topic_similarity: float = 0.6  # combined score to join two claims' topics
     entity_weight: float = 0.2
     predicate_bonus: float = 0.05
@@ -157,7 +161,8 @@ def align_claims(claims: list[Claim], vectors: np.ndarray, *, parties: list[str]
         a, b = claims[i], claims[j]
         if a.side == b.side or a.side not in party_set or b.side not in party_set:
             continue
-        if combined < config.min_similarity:
+        near = min(rank.get((i, j)) or 99, rank.get((j, i)) or 99) <= config.keep_rank
+        if combined < config.min_similarity and not (near and combined >= config.rank_floor):
             continue
         pairs.append(AlignedPair(a=a.id, b=b.id, similarity=round(combined, 4), shared_entities=shared,
                                  topic=topic_of[a.id], cosine=round(cos, 4), rank_ab=rank.get((i, j)),

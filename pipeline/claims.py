@@ -129,7 +129,7 @@ def sentence_case(text: str) -> str:
     return re.sub(r"(?<=\W)([A-Z])(?=[a-z'’])", lambda m: m.group(1).lower(), text)
 
 
-@Language.factory("divergence_claims", default_config={"threshold": 0.5})
+@Language.factory("divergence_claims", default_config={"threshold": 0.3})
 def make_claim_detector(nlp: Language, name: str, threshold: float) -> "ClaimDetector":
     """Sets ``doc._.claims``: the sentences scoring at least ``threshold`` (version 1)."""
     return ClaimDetector(threshold=threshold)
@@ -200,7 +200,7 @@ def side_token(side: str | None) -> str | None:
 
 
 def extract_claims(case: CaseSpec, documents: list[Document], *, nlp: Language,
-                   threshold: float = 0.5, batch_size: int = 64) -> list[Claim]:
+                   threshold: float = 0.3, batch_size: int = 64) -> list[Claim]:
     """Parse every document once (``nlp.pipe``) and return the claims, in document order."""
     resolver = SideResolver.for_case(case, nlp=nlp)
     # Reporters' questions, moderators and headings are nobody's claims, whatever the

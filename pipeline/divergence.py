@@ -24,7 +24,7 @@ import numpy as np
 
 from .align import Alignment
 from .frames import ONE_SIDED_SCOPES
-from .judge import Judge, OmissionContext, PairContext
+from .judge import Judge, OmissionContext, PairContext, content_words
 from .schema import Claim, Divergence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -166,25 +166,57 @@ def _actor(token: str) -> str:
     return token.removeprefix("SIDE:")
 
 
+class ContextBuilder:
+    """Builds the judge's :class:`PairContext` for pairs of one case: what each pair needs
+    from the whole case (word rarity, how focused each document is) is computed once."""
+
+    def __init__(self, claims: Sequence[Claim], alignment: Alignment) -> None:
+        self.alignment = alignment
+        self.words = {c.id: content_words(c.text) for c in claims}
+        df: dict[str, int] = {}
+        for ws in self.words.values():
+            for w in ws:
+                df[w] = df.get(w, 0) + 1
+        n = max(1, len(claims))
+        self.idf = {w: math.log(1 + n / d) for w, d in df.items()}
+        # a document most of whose claims have a counterpart is about the case (a readout);
+        # one most of whose claims have none covers other subjects too (a long briefing)
+        paired = {cid for p in alignment.pairs for cid in (p.a, p.b)}
+        per_doc: dict[str, list[bool]] = {}
+        for c in claims:
+            per_doc.setdefault(c.doc_id, []).append(c.id in paired)
+        self.focus = {d: sum(v) / len(v) for d, v in per_doc.items()}
+
+    def context(self, a: Claim, b: Claim, *, cosine: float, combined: float, rank_ab: int | None = None,
+                rank_ba: int | None = None, probs_ab=None, probs_ba=None) -> PairContext:
+        evidence: dict[str, float] = {}
+        for e in compare_frames(a, b):
+            evidence[e.type] = max(evidence.get(e.type, 0.0), e.strength)
+        wa, wb = self.words[a.id], self.words[b.id]
+        shared, union = wa & wb, wa | wb
+        lexical = sum(self.idf[w] for w in shared) / max(1e-9, sum(self.idf[w] for w in union)) if union else 0.0
+        return PairContext(
+            a=a, b=b, cosine=cosine, combined=combined, rank_ab=rank_ab, rank_ba=rank_ba,
+            best_cosine_a=self.alignment.best_cosine.get(a.id, {}).get(b.side, 0.0),
+            best_cosine_b=self.alignment.best_cosine.get(b.id, {}).get(a.side, 0.0),
+            probs_ab=None if probs_ab is None else tuple(float(x) for x in probs_ab),
+            probs_ba=None if probs_ba is None else tuple(float(x) for x in probs_ba),
+            evidence=evidence, lexical_overlap=lexical,
+            rare_shared=max((self.idf[w] for w in shared), default=0.0),
+            focus=min(self.focus.get(a.doc_id, 0.0), self.focus.get(b.doc_id, 0.0)))
+
+
 def pair_contexts(claims: dict[str, Claim], alignment: Alignment,
                   probs: tuple[np.ndarray, np.ndarray] | None) -> list[PairContext]:
     """What the judge reads about each aligned pair (``probs``: the pair classifier's
     forward and backward probabilities, one row per pair, or None without a classifier)."""
-    out = []
-    for n, pair in enumerate(alignment.pairs):
-        a, b = claims[pair.a], claims[pair.b]
-        evidence: dict[str, float] = {}
-        for e in compare_frames(a, b):
-            evidence[e.type] = max(evidence.get(e.type, 0.0), e.strength)
-        out.append(PairContext(
-            a=a, b=b, cosine=pair.cosine if pair.cosine is not None else pair.similarity,
-            combined=pair.similarity, rank_ab=pair.rank_ab, rank_ba=pair.rank_ba,
-            best_cosine_a=alignment.best_cosine.get(a.id, {}).get(b.side, 0.0),
-            best_cosine_b=alignment.best_cosine.get(b.id, {}).get(a.side, 0.0),
-            probs_ab=None if probs is None else tuple(float(x) for x in probs[0][n]),
-            probs_ba=None if probs is None else tuple(float(x) for x in probs[1][n]),
-            evidence=evidence))
-    return out
+    builder = ContextBuilder(list(claims.values()), alignment)
+    return [builder.context(claims[pair.a], claims[pair.b],
+                            cosine=pair.cosine if pair.cosine is not None else pair.similarity,
+                            combined=pair.similarity, rank_ab=pair.rank_ab, rank_ba=pair.rank_ba,
+                            probs_ab=None if probs is None else probs[0][n],
+                            probs_ba=None if probs is None else probs[1][n])
+            for n, pair in enumerate(alignment.pairs)]
 
 
 def type_pairs(claims: dict[str, Claim], alignment: Alignment, *, scorer: PairScorer | None,

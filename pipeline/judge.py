@@ -51,7 +51,8 @@ PAIR_FEATURES = (
     "nli_neutral_mean", "cos_x_contradiction", "cos_x_entailment",
     *(f"frame_{k}" for k in EVIDENCE_KINDS),
     "both_quantities", "either_negated", "either_condition", "both_blame", "either_blame",
-    "word_jaccard", "length_ratio", "either_reported", "has_nli",
+    "word_jaccard", "length_ratio", "either_reported", "has_nli", "lexical_idf_overlap", "rare_shared_word",
+    "document_focus",
 )
 
 
@@ -70,9 +71,13 @@ class PairContext:
     probs_ab: Sequence[float] | None = None  # pair classifier (entailment, neutral, contradiction), a -> b
     probs_ba: Sequence[float] | None = None
     evidence: dict[str, float] = field(default_factory=dict)  # frame difference kind -> strength
+    lexical_overlap: float = 0.0  # shared content words weighted by their rarity in the case
+    rare_shared: float = 0.0  # rarity (idf) of the rarest word both claims use
+    focus: float = 0.0  # of the two documents, the smaller share of claims that have a counterpart
 
 
-def _words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of three letters or more, without function words."""
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
@@ -85,7 +90,7 @@ def pair_features(ctx: PairContext) -> np.ndarray:
     ea, eb = _specific(a), _specific(b)
     things = {e.canonical for e in a.entities if e.label in _DOMAIN_LABELS} & \
         {e.canonical for e in b.entities if e.label in _DOMAIN_LABELS}
-    wa, wb = _words(a.text), _words(b.text)
+    wa, wb = content_words(a.text), content_words(b.text)
     has_nli = ctx.probs_ab is not None and ctx.probs_ba is not None
     pab = np.asarray(ctx.probs_ab if has_nli else (1 / 3,) * 3, dtype=float)
     pba = np.asarray(ctx.probs_ba if has_nli else (1 / 3,) * 3, dtype=float)
@@ -107,7 +112,7 @@ def pair_features(ctx: PairContext) -> np.ndarray:
         float(bool(fa.blame or fb.blame)),
         len(wa & wb) / max(1, len(wa | wb)),
         abs(math.log((len(a.text) + 1) / (len(b.text) + 1))),
-        float(a.reported or b.reported), float(has_nli),
+        float(a.reported or b.reported), float(has_nli), ctx.lexical_overlap, ctx.rare_shared, ctx.focus,
     ]
     return np.asarray(values, dtype=float)
 
@@ -260,5 +265,5 @@ class Judge:
             raise ModelError(Errors.E014, path=file, detail=f"unreadable judge: {err}") from None
 
 
-__all__ = ["EVIDENCE_KINDS", "JUDGE_META", "Judge", "LinearModel", "OMISSION_FEATURES", "OmissionContext",
+__all__ = ["content_words", "EVIDENCE_KINDS", "JUDGE_META", "Judge", "LinearModel", "OMISSION_FEATURES", "OmissionContext",
            "PAIR_FEATURES", "PAIR_TYPES", "PairContext", "omission_features", "pair_features"]

@@ -17,6 +17,7 @@ divergences while keeping flags that match nothing under a budget per gold diver
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -124,6 +125,13 @@ def prepare_event(source: Path, *, work_dir: Path, config: RunConfig, models: An
         case = real_case(event, source, {"documents": [d.to_json(include_text=True) for d in analysis.documents]})
     else:
         case = GoldCase.read(case_dir)
+    data = label_event(event, kind=kind, case=case, analysis=analysis, models=models)
+    data.seconds = time.perf_counter() - started
+    return data
+
+
+def label_event(event: GoldEvent, *, kind: str, case: GoldCase, analysis: Any, models: Any) -> EventData:
+    """The judge's features for a prepared case, with their gold labels."""
     claims = analysis.claims
     touches = _touches(case, claims)
     contexts = pair_contexts({c.id: c for c in claims}, analysis.alignment, analysis.probs)
@@ -139,7 +147,6 @@ def prepare_event(source: Path, *, work_dir: Path, config: RunConfig, models: An
                      pair_items=pair_items, omission_X=omission_X, omission_claims=[c.claim.id for c in om],
                      omission_items=omission_items)
     data.gold_pairs = _gold_pair_features(data, touches, models)
-    data.seconds = time.perf_counter() - started
     return data
 
 
@@ -162,7 +169,7 @@ def _gold_pair_features(data: EventData, touches: dict[str, set[tuple[str, int]]
     """Features of each two-sided gold pair whose statements both became claims, for the
     judge's ROC AUC: the aligned pair when alignment found it, else the closest pair of
     claims covering the two statements, run through the same classifier."""
-    from .divergence import compare_frames
+    from .divergence import ContextBuilder
 
     claims = data.analysis.claims
     index = {c.id: i for i, c in enumerate(claims)}
@@ -189,15 +196,11 @@ def _gold_pair_features(data: EventData, touches: dict[str, set[tuple[str, int]]
             texts = [(a.text, b.text) for _, a, b, _ in pending]
             both = models.scorer.predict_proba(texts + [(y, x) for x, y in texts])
             probs = (both[: len(texts)], both[len(texts):])
+        builder = ContextBuilder(claims, data.analysis.alignment)
         for n, (item_id, a, b, cos) in enumerate(pending):
-            evidence: dict[str, float] = {}
-            for e in compare_frames(a, b):
-                evidence[e.type] = max(evidence.get(e.type, 0.0), e.strength)
-            ctx = PairContext(a=a, b=b, cosine=cos, combined=cos, evidence=evidence,
-                              best_cosine_a=data.analysis.alignment.best_cosine.get(a.id, {}).get(b.side, 0.0),
-                              best_cosine_b=data.analysis.alignment.best_cosine.get(b.id, {}).get(a.side, 0.0),
-                              probs_ab=None if probs is None else tuple(probs[0][n]),
-                              probs_ba=None if probs is None else tuple(probs[1][n]))
+            ctx = builder.context(a, b, cosine=cos, combined=cos,
+                                  probs_ab=None if probs is None else probs[0][n],
+                                  probs_ba=None if probs is None else probs[1][n])
             out[item_id] = pair_features(ctx)
     return out
 
@@ -538,7 +541,6 @@ def train_judge(paths: Iterable[str | Path], *, version: str | None, config: Run
 
 
 def model_card(judge: Judge, result: dict[str, Any], *, n_labels: int) -> str:
-    from .gold import load_gold  # noqa: F401  (the card names the data, not the code)
 
     m = result["mean"]
     lines = [f"# Divergence judge `{judge.version}`", "",
@@ -574,8 +576,9 @@ def label_rows(labels: Path, *, reports: Path | None, models: Any) -> list[tuple
     their (corrected) type, or agreements; rejected flags are pairs that do not part."""
     import pandas as pd
 
-    from .divergence import compare_frames
-    from .schema import Claim, Entity, Frame
+    from .align import Alignment
+    from .divergence import ContextBuilder
+    from .schema import AlignedPair, Claim, Entity, Frame
 
     try:
         frame = (pd.read_parquet(labels) if labels.suffix == ".parquet" else
@@ -586,8 +589,9 @@ def label_rows(labels: Path, *, reports: Path | None, models: Any) -> list[tuple
     if missing := needed - set(frame.columns):
         raise DataError(Errors.E101, path=labels, detail=f"missing columns {sorted(missing)}")
     claims_of: dict[str, dict[str, Claim]] = {}
+    report_pairs: dict[str, list[tuple[str, str]]] = {}
     out: list[tuple[np.ndarray, str, str | None]] = []
-    pending: list[tuple[Claim, Claim, str, str | None]] = []
+    pending: list[tuple[Claim, Claim, str, str | None, str]] = []
     for row in frame.itertuples():
         if not isinstance(row.claim_id_b, str) or not row.claim_id_b:
             continue  # omissions: one claim, no pair
@@ -606,33 +610,36 @@ def label_rows(labels: Path, *, reports: Path | None, models: Any) -> list[tuple
                 entities=[Entity(**e) for e in c.get("entities") or []],
                 frame=Frame(**(c.get("frame") or {})), reported=bool(c.get("reported")))
                 for c in raw.get("claims") or []}
+            report_pairs[case_id] = [tuple(d["claims"][:2]) for d in raw.get("divergences") or []
+                                     if len(d.get("claims") or []) == 2]
         a, b = claims_of[case_id].get(str(row.claim_id_a)), claims_of[case_id].get(str(row.claim_id_b))
         if a is None or b is None:
             continue
         decision, typ = str(row.decision), (str(row.type) if isinstance(row.type, str) else None)
         if decision == "rejected":
-            pending.append((a, b, "other", None))
+            pending.append((a, b, "other", None, case_id))
         elif typ == "agreement":
-            pending.append((a, b, "agreement", None))
+            pending.append((a, b, "agreement", None, case_id))
         elif typ in PAIR_TYPES:
-            pending.append((a, b, "divergence", typ))
+            pending.append((a, b, "divergence", typ, case_id))
     if not pending:
         return out
-    vectors = models.encoder.encode([t for a, b, _, _ in pending for t in (a.text, b.text)])
+    vectors = models.encoder.encode([t for a, b, _, _, _ in pending for t in (a.text, b.text)])
     probs = None
     if models.scorer is not None:
-        texts = [(a.text, b.text) for a, b, _, _ in pending]
+        texts = [(a.text, b.text) for a, b, _, _, _ in pending]
         both = models.scorer.predict_proba(texts + [(y, x) for x, y in texts])
         probs = (both[: len(texts)], both[len(texts):])
-    for n, (a, b, label, typ) in enumerate(pending):
+    builders: dict[str, ContextBuilder] = {}
+    for n, (a, b, label, typ, case_id) in enumerate(pending):
         cos = float(vectors[2 * n] @ vectors[2 * n + 1])
-        evidence: dict[str, float] = {}
-        for e in compare_frames(a, b):
-            evidence[e.type] = max(evidence.get(e.type, 0.0), e.strength)
-        ctx = PairContext(a=a, b=b, cosine=cos, combined=cos, evidence=evidence, best_cosine_a=cos, best_cosine_b=cos,
-                          rank_ab=1, rank_ba=1,
-                          probs_ab=None if probs is None else tuple(probs[0][n]),
-                          probs_ba=None if probs is None else tuple(probs[1][n]))
+        if case_id not in builders:  # the report's pairs stand in for its alignment
+            pairs = [AlignedPair(a=x, b=y, similarity=cos) for x, y in report_pairs.get(case_id, [])]
+            builders[case_id] = ContextBuilder(list(claims_of[case_id].values()),
+                                               Alignment(pairs=pairs, topic_of={}, topic_names={}))
+        ctx = builders[case_id].context(a, b, cosine=cos, combined=cos, rank_ab=1, rank_ba=1,
+                                        probs_ab=None if probs is None else probs[0][n],
+                                        probs_ba=None if probs is None else probs[1][n])
         out.append((pair_features(ctx), label, typ))
     return out
 

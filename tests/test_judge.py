@@ -153,3 +153,62 @@ def test_real_event_quotes_are_located_even_where_the_text_normalised_no_break_s
             assert " ".join(stored[doc][span.start:span.end].split()) == " ".join(quote.split())
     assert locate_quote("Talks\u00a0ended  early.", "Talks ended early.") == (0, 19)
     assert locate_quote("nothing here", "Talks ended") is None
+
+
+@pytest.mark.slow
+def test_train_judge_registers_a_version_that_runs_and_benchmarks(tmp_path):
+    """The whole loop a user runs: fit on gold events, register, judge a case with it, score it."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.registry import default_judge
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    runner = CliRunner()
+    common = ["--classifier", "none", "--models-dir", str(models_dir)]
+    result = runner.invoke(app, [*common, "train-judge", str(FIXTURES), "--version", "judge-t",
+                                 "--models-dir", str(models_dir), "--work-dir", str(tmp_path / "cases")])
+    assert result.exit_code == 0, result.output
+    assert "promoted to default" in result.output and default_judge(models_dir) == "judge-t"
+    stored = json.loads((models_dir / "judge-t" / "judge.json").read_text(encoding="utf-8"))
+    assert stored["related"]["features"] == list(PAIR_FEATURES)
+    assert set(stored["thresholds"]) == {"divergence", "agreement", "omission"}
+    metrics = json.loads((models_dir / "judge-t" / "metrics.json").read_text(encoding="utf-8"))
+    assert {r["event"] for r in metrics["events"]} == {"harbour-2031", "orchard-2032", "ferry-call"}
+    assert "Leave-one-event-out" in (models_dir / "judge-t" / "README.md").read_text(encoding="utf-8")
+    # a second version with a worse objective is registered but does not replace the default
+    registry = json.loads((models_dir / "registry.json").read_text(encoding="utf-8"))
+    registry["judge"]["versions"]["judge-t"]["metrics"]["objective"] = 9.0
+    (models_dir / "registry.json").write_text(json.dumps(registry), encoding="utf-8")
+    result = runner.invoke(app, [*common, "train-judge", str(FIXTURES / "harbour-2031.json"), str(FIXTURES / "orchard-2032.json"),
+                                 "--version", "judge-u", "--models-dir", str(models_dir), "--work-dir", str(tmp_path / "cases")])
+    assert result.exit_code == 0, result.output
+    assert "not promoted" in result.output and default_judge(models_dir) == "judge-t"
+
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, [*common, "--judge", "judge-u", "benchmark", str(FIXTURES), "--mode", "fixed",
+                                 "--out", str(out), "--work-dir", str(tmp_path / "cases")])
+    assert result.exit_code == 0, result.output
+    table = json.loads(out.read_text(encoding="utf-8"))
+    assert table["judge"] == "judge-u" and len(table["events"]) == 3
+    assert {"recall", "recall_flagged", "type_accuracy", "agreement_recall", "unmatched_per_gold_divergence",
+            "auc"} <= set(table["mean"])
+    assert "MEAN (all events)" in result.output
+
+    case = tmp_path / "cases" / "harbour-2031"
+    result = runner.invoke(app, [*common, "--judge", "judge-t", "run", str(case), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    assert report["models"]["judge"] == "judge-t"
+    assert all(d["evidence"].get("judge") == "judge-t" for d in report["divergences"])
+
+
+def test_benchmark_names_a_missing_event_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["--classifier", "none", "benchmark", str(tmp_path / "nowhere.json")])
+    assert result.exit_code == 2
+    assert "nowhere.json" in result.output and "E100" in result.output and "Traceback" not in result.output
