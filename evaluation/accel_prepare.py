@@ -53,10 +53,10 @@ def variants() -> dict[str, TrainConfig]:
     caps = {**v1.max_pairs, "anli": None, "fnc1": 8000}
     news = replace(v1, sources=PUBLIC_SOURCES + NEWS_SOURCES, max_pairs=caps)
     swapped = replace(news, swapped_sources=SWAPPABLE)
-    return {
+    return {  # a variant with swapped pairs first: the one without reuses its file
         "v1_recipe": v1,
-        "news": news,
         "news_swapped": swapped,
+        "news": news,
         "news_swapped_r32": replace(swapped, lora_r=32, lora_alpha=64, epochs=4.0),
     }
 
@@ -76,11 +76,13 @@ def _write_jsonl(path: Path, rows) -> None:
 
 
 def _pairs(ds, with_label: bool = False):
-    cols = [ds["premise"], ds["hypothesis"]] + ([ds["label"]] if with_label else [])
+    cols = [ds["premise"], ds["hypothesis"]] + ([ds["label"], ds["source"]] if with_label else [])
     for row in zip(*cols):
         item = {"premise": row[0], "hypothesis": row[1]}
         if with_label:
             item["label"] = int(row[2])
+            if row[3].endswith("_swapped"):
+                item["swapped"] = True
         yield item
 
 
@@ -92,6 +94,7 @@ def prepare(out: Path, limit: int | None) -> None:
     shutil.rmtree(data, ignore_errors=True)
     built: dict[tuple, tuple] = {}
     manifest: dict = {"variants": {}, "heldout": {}}
+    written: dict[str, tuple] = {}
     for name, config in variants().items():
         if limit:
             config = replace(config, max_pairs={k: min(v or limit, limit) for k, v in config.max_pairs.items()},
@@ -103,10 +106,20 @@ def prepare(out: Path, limit: int | None) -> None:
         train_parts, heldout, extras = built[key]
         train_ds = nli_data.concat(train_parts.values()).shuffle(seed=config.seed)
         folder = data / "variants" / name
-        _write_jsonl(folder / "train.jsonl.gz", _pairs(train_ds, with_label=True))
         fields = ("base_model", "max_length", "epochs", "lr", "lora_r", "lora_alpha", "lora_dropout", "batch_size",
                   "warmup_ratio", "weight_decay", "seed", "bf16")
-        (folder / "config.json").write_text(json.dumps({f: getattr(config, f) for f in fields}, indent=1))
+        device_config = {f: getattr(config, f) for f in fields}
+        # the 64 MiB that travel: a variant on the same pairs (with or without the swapped
+        # contradictions of the same sources) reads the first one's file
+        same = (config.sources, tuple(sorted((k, v) for k, v in config.max_pairs.items())))
+        earlier = next((n for n, (s, sw) in written.items() if s == same and (sw == config.swapped_sources or not config.swapped_sources)), None)
+        if earlier is None:
+            _write_jsonl(folder / "train.jsonl.gz", _pairs(train_ds, with_label=True))
+            written[name] = (same, config.swapped_sources)
+        else:
+            device_config.update(train_from=earlier, drop_swapped=not config.swapped_sources)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text(json.dumps(device_config, indent=1))
         manifest["variants"][name] = {"config": train._jsonable(asdict(config)),
                                       "pairs": {k: len(v) for k, v in train_parts.items()}, "total": len(train_ds)}
         for set_name, ds in heldout.items():

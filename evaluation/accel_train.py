@@ -222,7 +222,11 @@ def main() -> None:
             continue
         folder = args.data / "variants" / variant
         cfg = json.loads((folder / "config.json").read_text())
-        rows = read_jsonl(folder / "train.jsonl.gz")
+        # variants on the same pairs share one file: "train_from" names it, "drop_swapped"
+        # leaves out its swapped contradictions
+        rows = read_jsonl(args.data / "variants" / cfg.get("train_from", variant) / "train.jsonl.gz")
+        if cfg.get("drop_swapped"):
+            rows = [r for r in rows if not r.get("swapped")]
         if args.limit_rows:
             rows = rows[: args.limit_rows]
         tok, model, stats = train_variant(variant, cfg, rows, args.base, device, deadline=t0 + args.budget_s - 20)

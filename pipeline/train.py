@@ -704,7 +704,8 @@ This folder holds a LoRA adapter plus the trained pooler and classification head
 {% for src, n in metrics.train.pairs.items() -%}
 | {{ licences.get(src, (src, "see source"))[0] }} | {{ n }} | {{ licences.get(src, (src, "see source"))[1] }} |
 {% endfor %}
-Each public set was split by a hash of its premise (FNC-1: of its body id) into a
+Each public set was split by a hash of its premise (FNC-1: of its body id; Emergent and
+WiCE: of the claim; ClaimDiff: of the topic) into a
 training part and a held-out part (fractions {{ config.heldout_fraction }}, seed
 {{ config.holdout_seed }}); every figure below is on held-out pairs only. The data
 itself is not distributed with the model. Because of the SICK and ANLI licences this
@@ -749,9 +750,16 @@ Training: {{ metrics.train.total_pairs }} pairs, {{ metrics.train.steps }} steps
 **stopped by the time budget at step {{ metrics.train.stopped_early_at_step }}**{% endif %}.
 {% if metrics.init_from %}Continued from `{{ metrics.init_from }}` with the user's labels plus a replay sample of {{ config.replay_pairs }} public pairs.{% endif %}
 
+{% if metrics.trained_on %}Trained on: {{ metrics.trained_on }}.
+{% endif %}{% if metrics.gold_pairs %}
+Gold events (`python evaluation/pair_gold_auc.py`, never trained on): ROC AUC of the
+{{ metrics.gold_pairs.n_divergent }} divergent vs {{ metrics.gold_pairs.n_agreeing }} agreeing two-sided gold pairs of ../shared/gold,
+max P(contradiction) over both directions {{ metrics.gold_pairs.auc_max_p_contradiction }}, 1 - max P(entailment)
+{{ metrics.gold_pairs.auc_one_minus_p_entailment }}.
+{% endif %}
 Promotion: {{ "promoted" if metrics.promotion.promoted else "not promoted" }} ({{ metrics.promotion.reason }}).
 
-Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %}{% if config.reversed_sources %} --reversed {{ config.reversed_sources|join(",") }}{% endif %} --seed {{ config.seed }} --epochs {{ config.epochs }} --lr {{ config.lr }} --lora-r {{ config.lora_r }} --lora-alpha {{ config.lora_alpha }}{% if config.threads %} --threads {{ config.threads }}{% endif %}`
+{% if metrics.reproduce %}Reproduce: {{ metrics.reproduce }}{% else %}Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %}{% if config.reversed_sources %} --reversed {{ config.reversed_sources|join(",") }}{% endif %} --seed {{ config.seed }} --epochs {{ config.epochs }} --lr {{ config.lr }} --lora-r {{ config.lora_r }} --lora-alpha {{ config.lora_alpha }}{% if config.threads %} --threads {{ config.threads }}{% endif %}`{% endif %}
 (full configuration in `metrics.json`; the domain pairs are rebuilt from whatever
 `corpora/**/*.txt` holds at training time).
 """
