@@ -7,7 +7,7 @@
         --reference minilm-lora-v1=models/minilm-lora-v1
     # 3. here: score every variant from its probabilities, register one
     python evaluation/accel_prepare.py compare --results /work/.device/...   # table, no writes
-    python evaluation/accel_prepare.py register --results DIR --variant news_swapped --version minilm-lora-v3
+    python evaluation/accel_prepare.py register --results DIR --variant news_swapped --version minilm-lora-v4
 
 The variants are TrainConfig recipes (pipeline/train.py), so a registered version's
 card and metrics.json say exactly what it was trained on and how; the held-out sets
