@@ -143,7 +143,7 @@ def train_variant(name: str, cfg: dict, rows: list[dict], base: Path, device: st
             opt.zero_grad(set_to_none=True)
             step += 1
             if step % 200 == 0:
-                losses.append(round(float(loss), 4))
+                losses.append(round(float(loss.detach()), 4))
             if time.monotonic() > deadline:
                 stopped = step
                 break
