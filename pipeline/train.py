@@ -41,6 +41,9 @@ from .errors import DataError, Errors, ModelError
 logger = logging.getLogger(__name__)
 
 PUBLIC_SOURCES = ("sick", "snli", "anli", "fnc1", "domain")
+# sources closer to news and politics (nli_data "news and politics"); opt-in with --sources
+NEWS_SOURCES = ("mnli", "emergent", "wice", "claimdiff")
+KNOWN_SOURCES = PUBLIC_SOURCES + NEWS_SOURCES
 LICENCES = {
     "sick": ("SICK (SemEval-2014 train+trial)", "CC BY-NC-SA 3.0"),
     "snli": ("SNLI 1.0 dev (e-SNLI layout)", "CC BY-SA 4.0"),
@@ -48,12 +51,23 @@ LICENCES = {
     "fnc1": ("FNC-1 training stances and bodies", "none stated"),
     "domain": ("rule-based corruptions of corpora/*.txt and FNC-1 body sentences", "derived from the above"),
     "labels": ("user labels exported from the review app", "the user's own"),
+    "mnli": ("MultiNLI 1.0 dev matched + mismatched", "OANC (free use); fiction parts CC BY-SA 3.0 / CC BY 3.0"),
+    "emergent": ("Emergent train split (headline stance: for/against/observing)", "none stated"),
+    "wice": ("WiCE oracle-retrieval chunks, dev (supported/partially/not supported)",
+             "ODC-BY 1.0 annotations; Wikipedia CC BY-SA and Common Crawl terms for the text"),
+    "claimdiff": ("ClaimDiff train (weaken/strengthen/neither, two outlets on one topic)", "none stated"),
 }
 # --reversed SOURCE adds "<source>_reversed": the same pairs swapped, under the same licence
 LICENCES.update({
     f"{name}_reversed": (f"{LICENCES[name][0]}, training part with premise and hypothesis swapped "
                          "(contradiction kept, entailment -> neutral)", LICENCES[name][1])
     for name in ("sick", "snli", "anli")
+})
+# --swapped SOURCE adds "<source>_swapped": its contradiction pairs, premise and hypothesis swapped
+LICENCES.update({
+    f"{name}_swapped": (f"{LICENCES[name][0]}, training part: contradictions with premise and hypothesis swapped",
+                        LICENCES[name][1])
+    for name in ("sick", "snli", "anli", "fnc1", "mnli", "emergent", "claimdiff")
 })
 # Every attention and feed-forward projection of a BERT-style encoder (a full-match regex,
 # so the pooler's ``dense`` is left to ``modules_to_save``).
@@ -70,13 +84,18 @@ class TrainConfig:
     sources: tuple[str, ...] = PUBLIC_SOURCES
     # share of each public dev set held out for reporting (never trained on)
     heldout_fraction: dict[str, float] = field(
-        default_factory=lambda: {"sick": 0.2, "snli": 0.3, "anli": 0.5, "fnc1": 0.2}
+        default_factory=lambda: {"sick": 0.2, "snli": 0.3, "anli": 0.5, "fnc1": 0.2,
+                                 "mnli": 0.3, "emergent": 0.3, "wice": 0.3, "claimdiff": 0.3}
     )
     holdout_seed: int = 13
     # at most this many training pairs per source (None = all of its train part)
     max_pairs: dict[str, int | None] = field(
-        default_factory=lambda: {"sick": None, "snli": None, "anli": 1000, "fnc1": 1200, "domain": 1500}
+        default_factory=lambda: {"sick": None, "snli": None, "anli": 1000, "fnc1": 1200, "domain": 1500,
+                                 "mnli": None, "emergent": None, "wice": None, "claimdiff": None}
     )
+    # sources whose training contradictions are also added swapped (nli_data.swap_contradictions):
+    # a dispute holds both ways, and the judge reads the pair model in both directions
+    swapped_sources: tuple[str, ...] = ()
     # sources whose training pairs are also added swapped (nli_data.reverse_pairs); off by
     # default: it helped a full fine-tune on SNLI alone but not the LoRA recipe (README)
     reversed_sources: tuple[str, ...] = ()
@@ -129,10 +148,14 @@ class TrainConfig:
         return replace(base, **overrides)
 
     def validate(self) -> None:
-        unknown = set(self.sources) - set(PUBLIC_SOURCES)
+        unknown = set(self.sources) - set(KNOWN_SOURCES)
         problems = []
         if unknown:
-            problems.append(f"unknown sources {sorted(unknown)} (known: {', '.join(PUBLIC_SOURCES)})")
+            problems.append(f"unknown sources {sorted(unknown)} (known: {', '.join(KNOWN_SOURCES)})")
+        swappable = {"sick", "snli", "anli", "fnc1", "mnli", "emergent", "claimdiff"}
+        if set(self.swapped_sources) - swappable:
+            problems.append(f"--swapped takes sources with contradictions ({', '.join(sorted(swappable))}), "
+                            f"not {sorted(set(self.swapped_sources) - swappable)}")
         if set(self.reversed_sources) - {"sick", "snli", "anli"}:
             problems.append(f"--reversed takes NLI sources (sick, snli, anli), not {sorted(set(self.reversed_sources) - {'sick', 'snli', 'anli'})}")
         if self.promote not in {"auto", "always", "never"}:
@@ -187,6 +210,10 @@ def _loaders(data_dir: Path) -> dict[str, Callable[..., Dataset]]:
         "sick": lambda: nli_data.load_sick(data_dir / "sick"),
         "snli": lambda: nli_data.load_snli(data_dir / "snli"),
         "anli": lambda: nli_data.load_anli(data_dir / "anli"),
+        "mnli": lambda: nli_data.load_mnli(data_dir / "mnli"),
+        "emergent": lambda: nli_data.load_emergent(data_dir / "emergent"),
+        "wice": lambda: nli_data.load_wice(data_dir / "wice"),
+        "claimdiff": lambda: nli_data.load_claimdiff(data_dir / "claimdiff"),
     }
 
 
@@ -216,6 +243,8 @@ def build_datasets(config: TrainConfig) -> tuple[dict[str, Dataset], dict[str, D
         train_parts[name] = _cap(tr, config.max_pairs.get(name), seed=config.seed, by=by)
         if name in config.reversed_sources:
             train_parts[f"{name}_reversed"] = nli_data.reverse_pairs(train_parts[name])
+        if name in config.swapped_sources:
+            train_parts[f"{name}_swapped"] = nli_data.swap_contradictions(train_parts[name])
         if name == "fnc1":
             # Related pairs of training bodies that are not trained on: to fit the stance read-out.
             used = set(zip(train_parts[name]["hypothesis"], train_parts[name]["body_id"]))
@@ -260,27 +289,74 @@ def evaluate(
 
     FNC-1 stances are read out with a relatedness threshold and label offsets, both
     fitted on training bodies only (``fnc_threshold``, ``fnc_calibration``)."""
+    calibration_proba = None
+    if fnc_calibration is not None and len(fnc_calibration) and "fnc1" in heldout:
+        calibration_proba = clf.predict_proba(list(zip(fnc_calibration["premise"], fnc_calibration["hypothesis"])), batch_size=batch_size)
+    probas = {
+        name: clf.predict_proba(list(zip(ds["premise"], ds["hypothesis"])), batch_size=batch_size)
+        for name, ds in heldout.items()
+        if name != "domain" and len(ds)
+    }
+    return evaluate_proba(probas, heldout, fnc_threshold=fnc_threshold, fnc_calibration=fnc_calibration,
+                          calibration_proba=calibration_proba)
+
+
+def _f1(gold: np.ndarray, pred: np.ndarray, label: Any) -> float:
+    tp = float(np.sum((pred == label) & (gold == label)))
+    fp = float(np.sum((pred == label) & (gold != label)))
+    fn = float(np.sum((pred != label) & (gold == label)))
+    return round(2 * tp / (2 * tp + fp + fn), 4) if tp else 0.0
+
+
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """ROC AUC (Mann-Whitney, ties count half); None when one class is missing."""
+    from sklearn.metrics import roc_auc_score
+
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
+        return None
+    return round(float(roc_auc_score(positive, scores)), 4)
+
+
+def evaluate_proba(
+    probas: Mapping[str, np.ndarray],
+    heldout: Mapping[str, Dataset],
+    *,
+    fnc_threshold: float | None = None,
+    fnc_calibration: Dataset | None = None,
+    calibration_proba: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The figures of :func:`evaluate` from probabilities already computed (columns in
+    LABELS order), e.g. on an accelerator machine by ``evaluation/accel_train.py``.
+
+    Besides accuracy: FNC-1 F1 per stance and macro-F1 (the official score is mostly
+    related vs unrelated, these say whether agree/disagree are recognised at all);
+    Emergent F1 per stance; ClaimDiff ROC AUC of P(contradiction) for "weaken" vs
+    "strengthen" pairs (same matter, an account that parts vs one that supports);
+    WiCE ROC AUC of P(entailment) for supported vs not fully supported claims."""
     out: dict[str, Any] = {}
     offsets = None
-    if fnc_calibration is not None and len(fnc_calibration) and "fnc1" in heldout:
-        calib = clf.predict_proba(list(zip(fnc_calibration["premise"], fnc_calibration["hypothesis"])), batch_size=batch_size)
-        offsets = nli_data.fit_stance_offsets(calib, fnc_calibration["stance"])
+    if calibration_proba is not None and fnc_calibration is not None and "fnc1" in heldout:
+        offsets = nli_data.fit_stance_offsets(calibration_proba, fnc_calibration["stance"])
     for name, ds in heldout.items():
-        if name == "domain" or not len(ds):
+        if name == "domain" or not len(ds) or name not in probas:
             continue
-        proba = clf.predict_proba(list(zip(ds["premise"], ds["hypothesis"])), batch_size=batch_size)
+        proba = np.asarray(probas[name])
         gold = np.asarray(ds["label"])
         pred = proba.argmax(axis=1)
         entry: dict[str, Any] = {"accuracy": round(float(np.mean(pred == gold)), 4), "n": len(ds)}
-        if name == "anli":
-            rounds = np.asarray(ds["round"])
-            for rnd in sorted(set(rounds)):
-                mask = rounds == rnd
-                entry[rnd] = {"accuracy": round(float(np.mean(pred[mask] == gold[mask])), 4), "n": int(mask.sum())}
+        for column in ("round", "part"):  # ANLI rounds, MNLI matched/mismatched
+            if column in ds.column_names:
+                groups = np.asarray(ds[column])
+                for grp in sorted(set(groups)):
+                    mask = groups == grp
+                    entry[grp] = {"accuracy": round(float(np.mean(pred[mask] == gold[mask])), 4), "n": int(mask.sum())}
         if name == "fnc1" and fnc_threshold is not None:
             stances = nli_data.stances_from_proba(proba, ds["relatedness"], threshold=fnc_threshold, offsets=offsets)
             score, maximum = nli_data.fnc_score(ds["stance"], stances)
             raw = nli_data.fnc_score(ds["stance"], nli_data.stances_from_proba(proba, ds["relatedness"], threshold=fnc_threshold))[0]
+            gold_st, pred_st = np.asarray(ds["stance"]), np.asarray(stances)
+            f1 = {st: _f1(gold_st, pred_st, st) for st in nli_data.FNC_STANCES}
             entry.update(
                 {
                     "fnc_score": score,
@@ -290,8 +366,22 @@ def evaluate(
                     "threshold": fnc_threshold,
                     "stance_offsets": offsets,
                     "calibration_pairs": len(fnc_calibration) if fnc_calibration is not None else 0,
+                    "f1": f1,
+                    "macro_f1": round(float(np.mean(list(f1.values()))), 4),
                 }
             )
+        if name == "emergent":
+            back = {"entailment": "for", "contradiction": "against", "neutral": "observing"}
+            pred_st = np.asarray([back[nli_data.LABELS[i]] for i in pred])
+            gold_st = np.asarray(ds["stance"])
+            f1 = {st: _f1(gold_st, pred_st, st) for st in ("for", "against", "observing")}
+            entry.update({"f1": f1, "macro_f1": round(float(np.mean(list(f1.values()))), 4)})
+        if name == "claimdiff":
+            relation = np.asarray(ds["relation"])
+            related = relation != "neither"
+            entry["auc_weaken_vs_strengthen"] = _auc(proba[related, 2], relation[related] == "weaken")
+        if name == "wice":
+            entry["auc_supported"] = _auc(proba[:, 0], np.asarray(ds["wice_label"]) == "supported")
         out[name] = entry
     return out
 
@@ -614,7 +704,8 @@ This folder holds a LoRA adapter plus the trained pooler and classification head
 {% for src, n in metrics.train.pairs.items() -%}
 | {{ licences.get(src, (src, "see source"))[0] }} | {{ n }} | {{ licences.get(src, (src, "see source"))[1] }} |
 {% endfor %}
-Each public set was split by a hash of its premise (FNC-1: of its body id) into a
+Each public set was split by a hash of its premise (FNC-1: of its body id; Emergent and
+WiCE: of the claim; ClaimDiff: of the topic) into a
 training part and a held-out part (fractions {{ config.heldout_fraction }}, seed
 {{ config.holdout_seed }}); every figure below is on held-out pairs only. The data
 itself is not distributed with the model. Because of the SICK and ANLI licences this
@@ -659,9 +750,16 @@ Training: {{ metrics.train.total_pairs }} pairs, {{ metrics.train.steps }} steps
 **stopped by the time budget at step {{ metrics.train.stopped_early_at_step }}**{% endif %}.
 {% if metrics.init_from %}Continued from `{{ metrics.init_from }}` with the user's labels plus a replay sample of {{ config.replay_pairs }} public pairs.{% endif %}
 
+{% if metrics.trained_on %}Trained on: {{ metrics.trained_on }}.
+{% endif %}{% if metrics.gold_pairs %}
+Gold events (`python evaluation/pair_gold_auc.py`, never trained on): ROC AUC of the
+{{ metrics.gold_pairs.n_divergent }} divergent vs {{ metrics.gold_pairs.n_agreeing }} agreeing two-sided gold pairs of ../shared/gold,
+max P(contradiction) over both directions {{ metrics.gold_pairs.auc_max_p_contradiction }}, 1 - max P(entailment)
+{{ metrics.gold_pairs.auc_one_minus_p_entailment }}.
+{% endif %}
 Promotion: {{ "promoted" if metrics.promotion.promoted else "not promoted" }} ({{ metrics.promotion.reason }}).
 
-Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %}{% if config.reversed_sources %} --reversed {{ config.reversed_sources|join(",") }}{% endif %} --seed {{ config.seed }} --epochs {{ config.epochs }} --lr {{ config.lr }} --lora-r {{ config.lora_r }} --lora-alpha {{ config.lora_alpha }}{% if config.threads %} --threads {{ config.threads }}{% endif %}`
+{% if metrics.reproduce %}Reproduce: {{ metrics.reproduce }}{% else %}Reproduce: `divergence train{% if config.smoke %} --smoke{% endif %}{% if config.reversed_sources %} --reversed {{ config.reversed_sources|join(",") }}{% endif %} --seed {{ config.seed }} --epochs {{ config.epochs }} --lr {{ config.lr }} --lora-r {{ config.lora_r }} --lora-alpha {{ config.lora_alpha }}{% if config.threads %} --threads {{ config.threads }}{% endif %}`{% endif %}
 (full configuration in `metrics.json`; the domain pairs are rebuilt from whatever
 `corpora/**/*.txt` holds at training time).
 """

@@ -164,6 +164,66 @@ def test_public_loaders_have_the_shared_schema() -> None:
     assert not snli[0]["premise"].endswith(" .")  # detokenised
 
 
+def test_swapped_contradictions_keep_only_disputes() -> None:
+    ds = Dataset.from_dict({
+        "premise": ["Officials confirmed the deal.", "The talks collapsed.", "The ship was seized."],
+        "hypothesis": ["A deal was reached.", "The talks went well.", "Tensions rose in the strait."],
+        "label": [LABEL2ID["entailment"], LABEL2ID["contradiction"], LABEL2ID["neutral"]],
+        "source": ["emergent"] * 3,
+    })
+    swapped = nli_data.swap_contradictions(ds)
+    assert swapped["premise"] == ["The talks went well."] and swapped["hypothesis"] == ["The talks collapsed."]
+    assert [LABELS[i] for i in swapped["label"]] == ["contradiction"]
+    assert set(swapped["source"]) == {"emergent_swapped"}
+
+
+def test_holdout_groups_claims_and_topics() -> None:
+    ds = _toy().add_column("claim_id", [f"c{i % 23}" for i in range(400)])
+    tr, te = nli_data.holdout(ds, name="emergent", fraction=0.3)
+    assert not set(tr["claim_id"]) & set(te["claim_id"])
+    ds = _toy().add_column("topic", [f"t{i % 19}" for i in range(400)])
+    tr, te = nli_data.holdout(ds, name="claimdiff", fraction=0.3)
+    assert not set(tr["topic"]) & set(te["topic"])
+
+
+def test_evaluate_proba_reports_what_stance_data_can_show() -> None:
+    from pipeline.train import evaluate_proba
+
+    emergent = Dataset.from_dict({
+        "premise": ["a", "b", "c", "d"], "hypothesis": ["w", "x", "y", "z"],
+        "label": [0, 2, 1, 2], "stance": ["for", "against", "observing", "against"], "source": ["emergent"] * 4,
+    })
+    claimdiff = Dataset.from_dict({
+        "premise": ["a", "b", "c"], "hypothesis": ["x", "y", "z"], "label": [2, 0, 1],
+        "relation": ["weaken", "strengthen", "neither"], "source": ["claimdiff"] * 3,
+    })
+    probas = {
+        "emergent": np.array([[0.8, 0.1, 0.1], [0.1, 0.2, 0.7], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1]]),
+        "claimdiff": np.array([[0.2, 0.2, 0.6], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]),
+    }
+    out = evaluate_proba(probas, {"emergent": emergent, "claimdiff": claimdiff})
+    assert out["emergent"]["accuracy"] == 0.75
+    assert out["emergent"]["f1"] == {"for": 1.0, "against": round(2 / 3, 4), "observing": round(2 / 3, 4)}
+    # the "neither" pair is left out: weaken vs strengthen only
+    assert out["claimdiff"]["auc_weaken_vs_strengthen"] == 1.0
+
+
+@needs_data
+def test_news_loaders_map_their_labels() -> None:
+    mnli = nli_data.load_mnli()
+    assert len(mnli) == 9815 + 9832 and set(mnli["part"]) == {"matched", "mismatched"}
+    emergent = nli_data.load_emergent()
+    assert len(emergent) == 2071
+    assert nli_data.label_counts(emergent) == {"entailment": 992, "neutral": 775, "contradiction": 304}
+    wice = nli_data.load_wice()
+    assert len(wice) == 1043 and nli_data.label_counts(wice)["contradiction"] == 0
+    assert all(p for p in wice["premise"])
+    claimdiff = nli_data.load_claimdiff()
+    assert nli_data.label_counts(claimdiff) == {"entailment": 1287, "neutral": 373, "contradiction": 197}
+    for ds in (mnli, emergent, wice, claimdiff):
+        assert ds.column_names[:4] == ["premise", "hypothesis", "label", "source"]
+
+
 @pytest.mark.slow
 @needs_data
 def test_fnc1_pairs_use_relevant_body_sentences() -> None:

@@ -27,7 +27,7 @@ def train_command(
     ),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Installed package, local folder or HF id."),
     sources: Optional[str] = typer.Option(
-        None, "--sources", help="Comma-separated public sources: sick,snli,anli,fnc1,domain (default all)."
+        None, "--sources", help="Comma-separated public sources: sick,snli,anli,fnc1,domain (the default) and the news ones mnli,emergent,wice,claimdiff."
     ),
     version: Optional[str] = typer.Option(None, "--version", help="Version name (folder under models/)."),
     epochs: Optional[float] = typer.Option(None, "--epochs"),
@@ -41,6 +41,7 @@ def train_command(
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop training after this many minutes."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the frozen-embedding baseline."),
     reversed_sources: Optional[str] = typer.Option(None, "--reversed", help="Comma-separated sources whose training pairs are also added swapped (contradiction kept, entailment -> neutral), e.g. snli."),
+    swapped_sources: Optional[str] = typer.Option(None, "--swapped", help="Comma-separated sources whose training contradictions are also added with premise and hypothesis swapped, e.g. fnc1,emergent,claimdiff."),
     promote: str = typer.Option("auto", "--promote", help="auto (only if not worse than the default) | always | never."),
     models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Public datasets (default ../shared/data)."),
@@ -71,6 +72,8 @@ def train_command(
         overrides["baseline"] = False
     if reversed_sources:
         overrides["reversed_sources"] = tuple(s.strip() for s in reversed_sources.split(",") if s.strip())
+    if swapped_sources:
+        overrides["swapped_sources"] = tuple(s.strip() for s in swapped_sources.split(",") if s.strip())
     config = TrainConfig.smoke_recipe(**overrides) if smoke else TrainConfig(**overrides)
     try:
         result = train(config, progress=typer.echo)
