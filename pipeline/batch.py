@@ -428,7 +428,31 @@ def probe_versions(config: RunConfig) -> dict[str, str]:
         "spacy_model": f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}",
         "encoder": config.encoder,
         "classifier": version,
+        "judge": _probe_judge(config, version),
     }
+
+
+def _probe_judge(config: RunConfig, classifier: str) -> str:
+    """The judge version ``Models.load`` would report, reading only its small JSON file."""
+    from .judge import JUDGE_META
+    from .registry import resolve_judge
+
+    if config.judge.lower() == "none":
+        return "none"
+    try:
+        path = resolve_judge(config.judge, models_dir=Path(config.models_dir))
+    except DivergenceError:
+        path = None
+    if path is None:
+        return "none"  # Models.load warns (W003) for the default judge and runs the hand rules
+    try:
+        raw = json.loads((path / JUDGE_META if path.is_dir() else path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "none"
+    trained = (raw.get("meta") or {}).get("classifier") or "none"
+    if classifier == "none" and trained != "none":
+        return "none"  # W005: a judge trained on a classifier's outputs does not run without one
+    return path.name if path.is_dir() else str(raw.get("version") or "judge")
 
 
 # --- workers ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 
 from .align import Alignment
 from .frames import ONE_SIDED_SCOPES
-from .judge import Judge, OmissionContext, PairContext, content_words
+from .judge import Judge, OmissionContext, PairContext, above_bar, content_words
 from .schema import Claim, Divergence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -325,11 +325,13 @@ def judge_pairs(claims: dict[str, Claim], alignment: Alignment, *, judge: Judge,
         p_div, p_agr = v["divergence"], v["agreement"]
         if p_div >= t_div and p_div >= p_agr:
             ev_type = max(v["types"], key=v["types"].get)
-            score = p_div
-            evidence = [e for e in compare_frames(a, b) if e.type == ev_type] or compare_frames(a, b)
+            score = above_bar(p_div, t_div)
+            # what differs, as the frames name it: the judge's type first, then the rest
+            frames = compare_frames(a, b)
+            evidence = [e for e in frames if e.type == ev_type] + [e for e in frames if e.type != ev_type]
             reason = f"the judge gives {p_div:.0%} that both speak of one matter and part ({ev_type} {v['types'][ev_type]:.0%})"
             if evidence:
-                explanation = f"{evidence[0].explanation}; {reason}"
+                explanation = "; ".join([*(e.explanation for e in evidence[:3]), reason])
                 highlights = evidence[0].highlights
             else:
                 explanation = f"{ev_type.replace('_', ' ')}: {reason}"
@@ -338,7 +340,7 @@ def judge_pairs(claims: dict[str, Claim], alignment: Alignment, *, judge: Judge,
                                     "that both cannot be true")
                 highlights = _word_diff(a, b)
         elif p_agr >= t_agr:
-            ev_type, score, highlights = "agreement", p_agr, {}
+            ev_type, score, highlights = "agreement", above_bar(p_agr, t_agr), {}
             explanation = f"agreement: the judge gives {p_agr:.0%} that both give compatible accounts of one matter"
         else:
             continue
@@ -396,10 +398,20 @@ def omission_contexts(claims: list[Claim], alignment: Alignment, *, parties: lis
             claim=c,
             best_combined={s: alignment.best_other.get(c.id, {}).get(s, 0.0) for s in others},
             best_cosine={s: alignment.best_cosine.get(c.id, {}).get(s, 0.0) for s in others},
-            unnamed_facility=any(f not in named_by.get(s, set()) for f in facilities for s in others),
+            unnamed_by=tuple(s for s in others if any(f not in named_by.get(s, set()) for f in facilities)),
             relative_position=doc_ids.index(c.id) / max(1, len(doc_ids) - 1))
         out.append(ctx)
     return out
+
+
+def silent_sides(ctx: OmissionContext, config: DivergenceConfig = DivergenceConfig()) -> list[str]:
+    """The sides whose documents do not address the claim: none of their claims comes near
+    it, or it names a facility they never name and they have no close paraphrase of it
+    (shared names such as "Kim" lift the combined score of claims about something else).
+    An omission is only ever flagged against these: what the definition of omission asks."""
+    return [s for s in ctx.best_combined
+            if ctx.best_combined[s] < config.omission_max_similarity
+            or (s in ctx.unnamed_by and ctx.best_cosine[s] < config.unnamed_facility_max_cosine)]
 
 
 def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[str],
@@ -423,21 +435,18 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
     keep = max(1, math.ceil(config.max_omissions_ratio * n_party))
     candidates = []
     for p, ctx in zip(probs, contexts):
-        others = [s for s in ctx.best_combined if s not in flagged_with.get(ctx.claim.id, set())]
-        if p >= threshold and others:
-            candidates.append((float(p), ctx, others))
+        silent = [s for s in silent_sides(ctx, config) if s not in flagged_with.get(ctx.claim.id, set())]
+        if p >= threshold and silent:
+            candidates.append((float(p), ctx, silent))
     ranked = sorted(candidates, key=lambda x: (-x[0], x[1].claim.id))[:keep]
     out = []
-    for p, ctx, others in ranked:
+    for p, ctx, silent in ranked:
         c = ctx.claim
-        # the sides that come least near are the silent ones (all of them when none comes near)
-        silent = [s for s in others if ctx.best_combined[s] < config.omission_max_similarity] or \
-            [min(others, key=lambda s: ctx.best_combined[s])]
         near = max(ctx.best_combined[s] for s in silent)
         who = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " and " + silent[-1]
         out.append(Divergence(
             id="", type="omission", topic=alignment.topic_of.get(c.id, ""), claims=[c.id], sides=[c.side, *silent],
-            score=min(1.0, p),
+            score=above_bar(p, threshold),
             explanation=(f"omission: {c.side} asserts this; no document of {who} addresses it (closest match "
                          f"{near:.2f}); the judge gives {p:.0%} that it is left out"),
             evidence={"omitting_sides": silent, "highlights": {}, "judge": judge.version,

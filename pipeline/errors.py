@@ -87,6 +87,8 @@ class Warnings:
     W002 = "no speaker labels found; the whole text is attributed to the manifest speaker {speaker!r}"
     W003 = "no trained pair classifier found ({detail}); divergence types come from frame comparison and embedding similarity only"
     W004 = "removed {what} from the text"
+    W005 = "the divergence judge {judge!r} reads the pair classifier's probabilities and no classifier is loaded; the hand rules decide instead"
+    W006 = "the divergence judge {judge!r} was trained on the probabilities of classifier {trained!r}, not {loaded!r}; its thresholds may not fit (retrain it: divergence train-judge)"
 
 
 class DivergenceError(Exception):

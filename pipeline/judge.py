@@ -129,7 +129,7 @@ class OmissionContext:
     claim: Claim
     best_combined: dict[str, float]  # other party side -> best combined alignment score
     best_cosine: dict[str, float]
-    unnamed_facility: bool  # names a facility some other side never names
+    unnamed_by: tuple[str, ...]  # the other sides that never name a facility this claim names
     relative_position: float  # 0 = first claim of its document
 
 
@@ -142,13 +142,29 @@ def omission_features(ctx: OmissionContext) -> np.ndarray:
         math.log1p(len(_specific(c))), float(any(e.label in _DOMAIN_LABELS for e in c.entities)),
         float(bool(set(c.frame.predicates) & _CENTRAL_PREDICATES)),
         float(any(q.get("value") is not None for q in c.frame.quantities)),
-        float(ctx.unnamed_facility), float(c.reported), ctx.relative_position,
+        float(bool(ctx.unnamed_by)), float(c.reported), ctx.relative_position,
         math.log1p(len(c.text.split())),
     ]
     return np.asarray(values, dtype=float)
 
 
+def above_bar(p: float, threshold: float) -> float:
+    """A flag's score: how far its probability is above the judge's bar for its kind, on the
+    log-odds scale (0.5 at the bar). Pair and omission probabilities come from models with
+    different base rates; this puts them on one scale, so the report can rank them together."""
+    eps = 1e-6
+    p, t = min(max(p, eps), 1 - eps), min(max(threshold, eps), 1 - eps)
+    return 1.0 / (1.0 + math.exp(-(math.log(p / (1 - p)) - math.log(t / (1 - t)))))
+
+
 # --- the stored model ------------------------------------------------------------------------
+
+
+Z_CLIP = 4.0  # standardised features are clipped: a feature rare in training cannot run away
+
+
+def standardise(X: np.ndarray, mean: Sequence[float], scale: Sequence[float]) -> np.ndarray:
+    return np.clip((np.atleast_2d(np.asarray(X, dtype=float)) - np.asarray(mean)) / np.asarray(scale), -Z_CLIP, Z_CLIP)
 
 
 @dataclass
@@ -164,8 +180,7 @@ class LinearModel:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, columns in ``classes`` order."""
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        Z = (X - np.asarray(self.mean)) / np.asarray(self.scale)
+        Z = standardise(X, self.mean, self.scale)
         logits = Z @ np.asarray(self.coef).T + np.asarray(self.intercept)
         if len(self.classes) == 2 and logits.shape[1] == 1:
             p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
@@ -265,5 +280,5 @@ class Judge:
             raise ModelError(Errors.E014, path=file, detail=f"unreadable judge: {err}") from None
 
 
-__all__ = ["content_words", "EVIDENCE_KINDS", "JUDGE_META", "Judge", "LinearModel", "OMISSION_FEATURES", "OmissionContext",
+__all__ = ["above_bar", "Z_CLIP", "standardise", "content_words", "EVIDENCE_KINDS", "JUDGE_META", "Judge", "LinearModel", "OMISSION_FEATURES", "OmissionContext",
            "PAIR_FEATURES", "PAIR_TYPES", "PairContext", "omission_features", "pair_features"]

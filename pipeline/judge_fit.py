@@ -27,12 +27,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .config import RunConfig
-from .divergence import omission_contexts, pair_contexts
+from .divergence import omission_contexts, pair_contexts, silent_sides
 from .errors import DataError, Errors
 from .gold import (GoldCase, GoldEvent, GoldItem, build_case, is_real_event, load_gold, load_real_event, real_case,
                    score_report)
 from .judge import (OMISSION_FEATURES, PAIR_FEATURES, PAIR_TYPES, Judge, LinearModel, PairContext,
-                    omission_features, pair_features)
+                    omission_features, pair_features, standardise)
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class FitConfig:
     c_pair: float = 0.3  # inverse L2 strength of the pair models (few positives: keep it strong)
     c_type: float = 0.3
     c_omission: float = 0.3
-    unmatched_budget: float = 2.5  # flags matching nothing per gold divergence the thresholds may spend
+    unmatched_budget: float = 3.0  # flags matching nothing per gold divergence the thresholds may spend (the target bound)
     agreement_budget: float = 1.0  # agreements on non-agreeing pairs per gold agreement
     # probabilities are calibrated (no class weights), so rare positives sit at low values
     grid: tuple[float, ...] = tuple(sorted({round(float(x), 4) for x in np.concatenate(
@@ -139,7 +139,8 @@ def label_event(event: GoldEvent, *, kind: str, case: GoldCase, analysis: Any, m
     items = [*event.divergences, *event.agreements]
     pair_items = [[g.id for g in items if g.b is not None and _covers(g, ctx.a.id, ctx.b.id, touches)]
                   for ctx in contexts]
-    om = omission_contexts(claims, analysis.alignment, parties=analysis.case.parties)
+    # omission candidates are the claims some side leaves unaddressed, as at run time
+    om = [c for c in omission_contexts(claims, analysis.alignment, parties=analysis.case.parties) if silent_sides(c)]
     omission_X = np.stack([omission_features(c) for c in om]) if om else np.zeros((0, len(OMISSION_FEATURES)))
     omission_items = [[g.id for g in event.divergences
                        if g.b is None and (g.a.doc_id, g.a.index) in touches.get(c.claim.id, ())] for c in om]
@@ -216,8 +217,9 @@ def _linear(X: np.ndarray, y: Sequence[Any], *, features: Sequence[str], c: floa
     from sklearn.linear_model import LogisticRegression
 
     mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    # a binary feature that fires a handful of times has a tiny spread; a floor keeps one
+    # occurrence at inference from weighing like dozens of standard deviations
+    scale = np.maximum(X.std(axis=0), 0.1)
     labels = list(y)
     if len(set(labels)) < 2:
         zeros = [[0.0] * X.shape[1]]
@@ -228,11 +230,12 @@ def _linear(X: np.ndarray, y: Sequence[Any], *, features: Sequence[str], c: floa
         return LinearModel(classes=["other", positive], features=list(features), mean=mean.round(6).tolist(),
                            scale=scale.round(6).tolist(), coef=zeros, intercept=[round(math.log(rate / (1 - rate)), 6)])
     model = LogisticRegression(C=c, max_iter=2000)
+    Z = standardise(X, mean, scale)
     if positive is not None:  # 0/1 so that the one row of coefficients is the positive class's
-        model.fit((X - mean) / scale, [int(v == positive) for v in labels])
+        model.fit(Z, [int(v == positive) for v in labels])
         classes = ["other", positive]
     else:
-        model.fit((X - mean) / scale, labels)
+        model.fit(Z, labels)
         classes = [str(k) for k in model.classes_]
     return LinearModel(classes=classes, features=list(features),
                        mean=mean.round(6).tolist(), scale=scale.round(6).tolist(),

@@ -65,6 +65,13 @@ class Models:
                 if config.judge != "default":
                     raise
                 warnings.append(warning_text(Warnings.W003, detail=err.problem))
+            trained = (judge.meta.get("classifier") if judge else None) or "none"
+            if judge is not None and scorer is None and trained != "none":
+                # out of its training distribution, the judge would guess; the rules do not need a classifier
+                warnings.append(warning_text(Warnings.W005, judge=judge.version))
+                judge = None
+            elif judge is not None and scorer is not None and trained not in {"none", scorer.version}:
+                warnings.append(warning_text(Warnings.W006, judge=judge.version, trained=trained, loaded=scorer.version))
         return cls(config=config, nlp=nlp, encoder=encoder, scorer=scorer, warnings=warnings, judge=judge)
 
     @classmethod

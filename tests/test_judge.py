@@ -49,10 +49,13 @@ def test_linear_model_reproduces_sklearn_probabilities():
     y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0.3, "divergence", "other")
     model = _linear(X, y, features=["a", "b", "c"], c=1.0, positive="divergence")
     assert model.classes == ["other", "divergence"]
-    mean, scale = X.mean(0), X.std(0)
-    ref = LogisticRegression(C=1.0, max_iter=2000).fit((X - mean) / scale, (y == "divergence").astype(int))
+    Z = np.clip((X - X.mean(0)) / np.maximum(X.std(0), 0.1), -4, 4)
+    ref = LogisticRegression(C=1.0, max_iter=2000).fit(Z, (y == "divergence").astype(int))
     ours = model.predict_proba(X)[:, 1]
-    np.testing.assert_allclose(ours, ref.predict_proba((X - mean) / scale)[:, 1], atol=1e-4)
+    np.testing.assert_allclose(ours, ref.predict_proba(Z)[:, 1], atol=1e-4)
+    # a value far outside the training spread weighs no more than four standard deviations
+    far = model.predict_proba(np.array([[1e6, 0.0, 0.0]]))[:, 1]
+    assert far == pytest.approx(model.predict_proba(np.array([[4 * X[:, 0].std() + X[:, 0].mean(), 0, 0]]))[:, 1], abs=1e-6)
     # the positive class is the one that grows with the feature that defines it
     assert ours[X[:, 0] > 2].min() > 0.5 > ours[X[:, 0] < -2].max()
 
@@ -105,7 +108,11 @@ def test_judge_flags_the_pair_it_believes_and_explains_with_the_frames():
     by_type = {f.type: f for f in flags}
     assert sorted((f.claims[1], f.type) for f in flags) == [("b", "quantity"), ("c", "agreement")]
     flag = by_type["quantity"]
-    assert flag.score > 0.9 and by_type["agreement"].score == pytest.approx(1 / (1 + np.exp(-3)), abs=1e-3)
+    agreement = by_type["agreement"]
+    assert agreement.evidence["judge_probs"]["agreement"] == pytest.approx(1 / (1 + np.exp(-3)), abs=1e-3)
+    # scores say how far above the judge's bar a flag is (0.5 at the bar): the quantity flag is
+    # far above 0.5, the agreement (0.95 against a bar of 0.9) a little above it
+    assert flag.score > 0.9 and 0.5 < agreement.score < 0.75
     assert "'all' vs 'three of the twelve'" in flag.explanation and "judge gives" in flag.explanation
     assert flag.evidence["judge"] == "judge-test" and set(flag.evidence["judge_probs"]["types"]) == {
         "quantity", "contradiction", "scope"}
@@ -212,3 +219,51 @@ def test_benchmark_names_a_missing_event_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["--classifier", "none", "benchmark", str(tmp_path / "nowhere.json")])
     assert result.exit_code == 2
     assert "nowhere.json" in result.output and "E100" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_reviewers_labels_become_judge_training_pairs(tmp_path, models):
+    from pipeline.judge_fit import label_rows
+
+    a = _claim("c1", "N", "Southport asked us to withdraw all twelve patrol boats.")
+    b = _claim("c2", "S", "We only asked them to withdraw three of the twelve boats.")
+    c = _claim("c3", "S", "Our fishermen lost four weeks of income.")
+    report = {"case": {"id": "harbour"}, "claims": [x.to_json() for x in (a, b, c)],
+              "divergences": [{"id": "d1", "claims": ["c1", "c2"]}, {"id": "d2", "claims": ["c1", "c3"]}]}
+    (tmp_path / "harbour").mkdir()
+    (tmp_path / "harbour" / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    rows = [
+        "case_id,claim_id_a,claim_id_b,decision,type",
+        "harbour,c1,c2,corrected,quantity",  # a reviewer's correction: a divergence of this type
+        "harbour,c1,c3,rejected,",  # not a divergence
+        "harbour,c3,,accepted,omission",  # omissions have one claim: no pair to learn from
+        "elsewhere,c1,c2,accepted,scope",  # a report that is not there is skipped
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = label_rows(tmp_path / "labels.csv", reports=tmp_path, models=models)
+    assert [(label, t) for _, label, t in out] == [("divergence", "quantity"), ("other", None)]
+    features = dict(zip(PAIR_FEATURES, out[0][0]))
+    assert 0.3 < features["cosine"] <= 1.0 and features["has_nli"] == 0.0  # the session models have no classifier
+
+
+@pytest.mark.slow
+def test_the_default_judge_opens_hanoi_with_the_sanctions_divergence(tmp_path):
+    """What a user sees first on the bundled case, with the shipped classifier and judge."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.registry import default_judge
+
+    hanoi = Path(__file__).resolve().parent.parent / "corpora" / "hanoi-2019"
+    result = CliRunner().invoke(app, ["run", str(hanoi), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["models"]["judge"] == default_judge() and not [w for w in report["warnings"] if "W005" in w]
+    claims = {c["id"]: c for c in report["claims"]}
+    top = report["divergences"][:5]
+    sanctions = [d for d in top if d["type"] != "agreement" and "sanctions" in " ".join(claims[c]["text"] for c in d["claims"])
+                 and d["type"] in {"quantity", "scope", "contradiction"}]
+    assert sanctions, [d["explanation"] for d in top]
+    # the explanation names what differs: everything on one side, a part on the other
+    assert any(("all" in d["explanation"] or "entirety" in d["explanation"])
+               and ("part" in d["explanation"] or "five of the eleven" in d["explanation"]) for d in sanctions)

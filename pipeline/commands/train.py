@@ -45,8 +45,14 @@ def train_command(
     promote: str = typer.Option("auto", "--promote", help="auto (only if not worse than the default) | always | never."),
     models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Public datasets (default ../shared/data)."),
+    retrain_judge: bool = typer.Option(True, "--judge/--no-judge", help="With --labels, also refit the divergence "
+                                       "judge on the gold events plus these labels (gated on leave-one-event-out)."),
+    reports: Path = typer.Option(Path("reports"), "--reports", help="Report folders the labels refer to (for the judge)."),
+    events: Optional[list[Path]] = typer.Option(None, "--events", help="Gold events for the judge (repeatable; "
+                                                "default ../shared/gold and ../shared/real)."),
 ) -> None:
-    """Train the pair classifier (LoRA cross-encoder) and register it; promoted only if not worse."""
+    """Train the pair classifier (LoRA cross-encoder) and register it; promoted only if not worse.
+    With ``--labels`` the divergence judge is refitted on the same labels too (``--no-judge`` to skip)."""
     from ..train import TrainConfig, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -83,6 +89,34 @@ def train_command(
     typer.echo(f"version {result.version} -> {result.path}")
     _print_heldout(result.metrics)
     typer.echo(("promoted: " if result.promoted else "not promoted: ") + result.reason)
+    if labels and retrain_judge:
+        _retrain_judge(labels, reports=reports, events=events, promote=promote, models_dir=models_dir)
+
+
+def _retrain_judge(labels: Path, *, reports: Path, events: Optional[list[Path]], promote: str,
+                   models_dir: Path) -> None:
+    """The judge refitted on the gold events and the reviewers' labels, with the (possibly new)
+    default classifier's probabilities; promoted by the same leave-one-event-out gate."""
+    from ..config import RunConfig
+    from ..judge_fit import format_table, train_judge
+    from ..runner import Models
+    from .judge import DEFAULT_EVENTS
+
+    paths = [p for p in (events or DEFAULT_EVENTS) if p.exists()]
+    if not paths:
+        typer.echo("judge not retrained: no gold events found (../shared/gold, ../shared/real; see --events)", err=True)
+        return
+    config = RunConfig(models_dir=str(models_dir), judge="none")
+    try:
+        result = train_judge(paths, version=None, config=config, models=Models.load(config),
+                             work_dir=Path("reports") / "benchmark-cases", labels=labels, reports=reports,
+                             promote=promote, models_dir=models_dir, progress=typer.echo)
+    except DivergenceError as err:
+        _fail(err)
+        return
+    typer.echo(format_table(result["loeo"]))
+    typer.echo(f"judge {result['version']} -> {result['path']} "
+               f"({'promoted' if result['promoted'] else 'not promoted'}: {result['reason']})")
 
 
 def _print_heldout(metrics: dict) -> None:
