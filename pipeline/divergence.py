@@ -324,12 +324,16 @@ def judge_pairs(claims: dict[str, Claim], alignment: Alignment, *, judge: Judge,
         a, b = ctx.a, ctx.b
         p_div, p_agr = v["divergence"], v["agreement"]
         if p_div >= t_div and p_div >= p_agr:
-            ev_type = max(v["types"], key=v["types"].get)
-            score = above_bar(p_div, t_div)
-            # what differs, as the frames name it: the judge's type first, then the rest
+            # the judge decides whether the pair parts; which way: what the frames find when they
+            # name a difference (each check is one of the type definitions: numbers, all/part,
+            # conditions, blame, negation), else the judge's type model (leave-one-event-out type
+            # accuracy 0.34 this way against 0.28 from the type model alone)
             frames = compare_frames(a, b)
+            ev_type = frames[0].type if frames and frames[0].type in v["types"] else max(v["types"], key=v["types"].get)
+            score = above_bar(p_div, t_div)
             evidence = [e for e in frames if e.type == ev_type] + [e for e in frames if e.type != ev_type]
-            reason = f"the judge gives {p_div:.0%} that both speak of one matter and part ({ev_type} {v['types'][ev_type]:.0%})"
+            reason = (f"the judge gives {p_div:.0%} that both speak of one matter and part "
+                      f"(its type model: {max(v['types'], key=v['types'].get)} {max(v['types'].values()):.0%})")
             if evidence:
                 explanation = "; ".join([*(e.explanation for e in evidence[:3]), reason])
                 highlights = evidence[0].highlights

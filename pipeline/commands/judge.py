@@ -81,15 +81,22 @@ def train_judge_command(
     work_dir: Path = typer.Option(Path("reports") / "benchmark-cases", "--work-dir"),
 ) -> None:
     """Fit the divergence judge on every gold event (and reviewers' labels), gated on leave-one-event-out."""
+    config: RunConfig = (ctx.obj or RunConfig()).with_overrides(judge="none", models_dir=str(models_dir))
+    fit_and_report(events or DEFAULT_EVENTS, version=version, config=config, labels=labels, reports=reports,
+                   promote=promote.value, models_dir=models_dir, work_dir=work_dir)
+
+
+def fit_and_report(events: list[Path], *, version: str | None, config: RunConfig, labels: Path | None,
+                   reports: Path, promote: str, models_dir: Path, work_dir: Path) -> None:
+    """Fit, measure, register and print (``train-judge`` and ``train --labels``)."""
     from ..judge_fit import format_table, train_judge
     from ..runner import Models
 
-    config: RunConfig = (ctx.obj or RunConfig()).with_overrides(judge="none", models_dir=str(models_dir))
     try:
         models = Models.load(config)
-        result = train_judge(events or DEFAULT_EVENTS, version=version, config=config, models=models,
-                             work_dir=work_dir, labels=labels, reports=reports, promote=promote.value,
-                             models_dir=models_dir, progress=lambda line: typer.echo(line, err=True))
+        result = train_judge(events, version=version, config=config, models=models, work_dir=work_dir,
+                             labels=labels, reports=reports, promote=promote, models_dir=models_dir,
+                             progress=lambda line: typer.echo(line, err=True))
     except DivergenceError as err:
         _fail(err)
         return

@@ -98,25 +98,14 @@ def _retrain_judge(labels: Path, *, reports: Path, events: Optional[list[Path]],
     """The judge refitted on the gold events and the reviewers' labels, with the (possibly new)
     default classifier's probabilities; promoted by the same leave-one-event-out gate."""
     from ..config import RunConfig
-    from ..judge_fit import format_table, train_judge
-    from ..runner import Models
-    from .judge import DEFAULT_EVENTS
+    from .judge import DEFAULT_EVENTS, fit_and_report
 
     paths = [p for p in (events or DEFAULT_EVENTS) if p.exists()]
     if not paths:
         typer.echo("judge not retrained: no gold events found (../shared/gold, ../shared/real; see --events)", err=True)
         return
-    config = RunConfig(models_dir=str(models_dir), judge="none")
-    try:
-        result = train_judge(paths, version=None, config=config, models=Models.load(config),
-                             work_dir=Path("reports") / "benchmark-cases", labels=labels, reports=reports,
-                             promote=promote, models_dir=models_dir, progress=typer.echo)
-    except DivergenceError as err:
-        _fail(err)
-        return
-    typer.echo(format_table(result["loeo"]))
-    typer.echo(f"judge {result['version']} -> {result['path']} "
-               f"({'promoted' if result['promoted'] else 'not promoted'}: {result['reason']})")
+    fit_and_report(paths, version=None, config=RunConfig(models_dir=str(models_dir), judge="none"), labels=labels,
+                   reports=reports, promote=promote, models_dir=models_dir, work_dir=Path("reports") / "benchmark-cases")
 
 
 def _print_heldout(metrics: dict) -> None:
