@@ -396,13 +396,14 @@ def omission_contexts(claims: list[Claim], alignment: Alignment, *, parties: lis
         others = [s for s in parties if s != c.side and s in present]
         if not others:
             continue
-        facilities = {e.canonical for e in c.entities if e.label == "FACILITY"}
+        facilities = {e.canonical: e.text for e in c.entities if e.label == "FACILITY"}
         doc_ids = per_doc[c.doc_id]
         ctx = OmissionContext(
             claim=c,
             best_combined={s: alignment.best_other.get(c.id, {}).get(s, 0.0) for s in others},
             best_cosine={s: alignment.best_cosine.get(c.id, {}).get(s, 0.0) for s in others},
-            unnamed_by=tuple(s for s in others if any(f not in named_by.get(s, set()) for f in facilities)),
+            unnamed_by={s: missing for s in others
+                        if (missing := tuple(t for f, t in facilities.items() if f not in named_by.get(s, set())))},
             relative_position=doc_ids.index(c.id) / max(1, len(doc_ids) - 1))
         out.append(ctx)
     return out
@@ -446,13 +447,18 @@ def find_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[s
     out = []
     for p, ctx, silent in ranked:
         c = ctx.claim
-        near = max(ctx.best_combined[s] for s in silent)
         who = silent[0] if len(silent) == 1 else ", ".join(silent[:-1]) + " and " + silent[-1]
+        if all(ctx.best_combined[s] < config.omission_max_similarity for s in silent):
+            detail = f"no document of {who} addresses it (closest match {max(ctx.best_combined[s] for s in silent):.2f})"
+        else:  # silent because a facility it names is never named there
+            names = ", ".join(dict.fromkeys(repr(t) for side in silent for t in ctx.unnamed_by.get(side, ())))
+            one = len(silent) == 1
+            detail = (f"{who} never {'names' if one else 'name'} {names} and {'has' if one else 'have'} no close "
+                      f"paraphrase (cosine {max(ctx.best_cosine[s] for s in silent):.2f})")
         out.append(Divergence(
             id="", type="omission", topic=alignment.topic_of.get(c.id, ""), claims=[c.id], sides=[c.side, *silent],
             score=above_bar(p, threshold),
-            explanation=(f"omission: {c.side} asserts this; no document of {who} addresses it (closest match "
-                         f"{near:.2f}); the judge gives {p:.0%} that it is left out"),
+            explanation=f"omission: {c.side} asserts this; {detail}; the judge gives {p:.0%} that it is left out",
             evidence={"omitting_sides": silent, "highlights": {}, "judge": judge.version,
                       "judge_probs": {"omission": round(p, 4)}}))
     return out

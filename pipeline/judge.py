@@ -129,7 +129,7 @@ class OmissionContext:
     claim: Claim
     best_combined: dict[str, float]  # other party side -> best combined alignment score
     best_cosine: dict[str, float]
-    unnamed_by: tuple[str, ...]  # the other sides that never name a facility this claim names
+    unnamed_by: dict[str, tuple[str, ...]]  # other side -> the facilities this claim names that it never names
     relative_position: float  # 0 = first claim of its document
 
 

@@ -267,3 +267,35 @@ def test_the_default_judge_opens_hanoi_with_the_sanctions_divergence(tmp_path):
     # the explanation names what differs: everything on one side, a part on the other
     assert any(("all" in d["explanation"] or "entirety" in d["explanation"])
                and ("part" in d["explanation"] or "five of the eleven" in d["explanation"]) for d in sanctions)
+
+
+def test_judged_omissions_only_name_sides_that_leave_the_claim_unaddressed():
+    from pipeline.divergence import find_omissions
+    from pipeline.judge import OMISSION_FEATURES
+    from pipeline.schema import Divergence
+
+    site = Entity("engine test site", "FACILITY", "ENGINE-SITE", 10, 26)
+    a = Claim(id="a", doc_id="d1", side="N", claimer="N", text="They will close the engine test site.", start=0,
+              end=37, score=0.9, entities=[site])
+    covered = Claim(id="b", doc_id="d1", side="N", claimer="N", text="Talks resume in May.", start=40, end=60, score=0.9)
+    flagged = Claim(id="c", doc_id="d1", side="N", claimer="N", text="The ferry tolls double.", start=61, end=84,
+                    score=0.9)
+    s1 = Claim(id="s1", doc_id="d2", side="S", claimer="S", text="Talks will resume in May.", start=0, end=25, score=0.9)
+    s2 = Claim(id="s2", doc_id="d2", side="S", claimer="S", text="Tolls stay as they are.", start=26, end=49, score=0.9)
+    alignment = Alignment(pairs=[], topic_of={}, topic_names={},
+                          best_other={"a": {"S": 0.61}, "b": {"S": 0.9}, "c": {"S": 0.2}, "s1": {"N": 0.9},
+                                      "s2": {"N": 0.7}},
+                          best_cosine={"a": {"S": 0.5}, "b": {"S": 0.9}, "c": {"S": 0.2}, "s1": {"N": 0.9},
+                                       "s2": {"N": 0.7}})
+    judge = _judge(p_div_feature="cosine", weight=0.0, intercept=0.0, types={"scope": 0.0})
+    judge.omission = _constant(["other", "omission"], OMISSION_FEATURES, [3.0])  # every claim looks central
+    already = [Divergence(id="", type="contradiction", topic="", claims=["c", "s2"], sides=["N", "S"], score=0.8,
+                          explanation="")]
+    from pipeline.divergence import DivergenceConfig
+
+    out = find_omissions([a, covered, flagged, s1, s2], alignment, parties=["N", "S"], flagged=already, judge=judge,
+                         config=DivergenceConfig(max_omissions_ratio=1.0))
+    # "b" is addressed (the other side comes near), "c" is already compared with S: only "a" is left
+    assert [o.claims for o in out] == [["a"]]
+    assert out[0].sides == ["N", "S"] and "never names 'engine test site'" in out[0].explanation
+    assert out[0].evidence["judge_probs"]["omission"] == pytest.approx(1 / (1 + np.exp(-3)), abs=1e-3)
