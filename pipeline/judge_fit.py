@@ -30,7 +30,7 @@ from .config import RunConfig
 from .divergence import omission_contexts, pair_contexts, silent_sides
 from .errors import DataError, Errors
 from .gold import (GoldCase, GoldEvent, GoldItem, build_case, is_real_event, load_gold, load_real_event, real_case,
-                   score_report)
+                   score_report, slug)
 from .judge import (OMISSION_FEATURES, PAIR_FEATURES, PAIR_TYPES, Judge, LinearModel, PairContext,
                     omission_features, pair_features, standardise)
 
@@ -49,6 +49,7 @@ class FitConfig:
         [np.geomspace(0.01, 0.5, 24), np.linspace(0.5, 0.95, 10)])}))
     max_flags_per_claim: int = 2
     max_omissions_ratio: float = 0.1
+    synthetic_weight: float = 0.2  # weight of an edited-claim pair in the parts model (0: none)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -89,6 +90,7 @@ class EventData:
     omission_claims: list[str]
     omission_items: list[list[str]]
     gold_pairs: dict[str, np.ndarray] = field(default_factory=dict)  # two-sided gold item -> its best pair's features
+    synthetic: list = field(default_factory=list)  # (features, "divergence" | "agreement", type) from edited claims
     seconds: float = 0.0
 
     @property
@@ -206,11 +208,95 @@ def _gold_pair_features(data: EventData, touches: dict[str, set[tuple[str, int]]
     return out
 
 
+# --- synthetic edits ---------------------------------------------------------------------------
+
+_EDITS = ("quantity", "scope", "contradiction", "added_condition", "attribution")
+
+
+def synthetic_rows(ev: EventData, *, work_dir: Path, config: RunConfig, models: Any, per_event: int = 80,
+                   seed: int = 13) -> list[tuple[np.ndarray, str, str | None]]:
+    """Pairs made by editing the event's own claims, with known labels: a number changed
+    (quantity), all <-> part (scope), a negation (contradiction), a condition added
+    (added_condition), an actor swapped for another of the event (attribution), or a
+    meaning-preserving rewrite (agreement). Both versions go through the real stages
+    (a two-document case: claims, frames, encoder, classifier) so their features are
+    what the judge sees at run time. They teach the parts and type models, never the
+    related model (an edit is trivially about the same matter)."""
+    import random
+
+    from .corruption import add_condition, negate, paraphrase, swap_entity, swap_number, swap_scope
+    from .divergence import ContextBuilder
+    from .gold import transcript
+    from .io import atomic_write
+    from .runner import prepare_case
+
+    rng = random.Random(f"{seed}-{ev.event.id}")
+    claims = [c for c in ev.analysis.claims if c.side in ev.analysis.case.parties and len(c.text.split()) >= 5]
+    rng.shuffle(claims)
+    pool: dict[str, list[str]] = {}
+    for c in ev.analysis.claims:
+        for e in c.entities:
+            if e.text not in pool.setdefault(e.label, []):
+                pool[e.label].append(e.text)
+    edits = {"quantity": swap_number, "scope": swap_scope, "contradiction": negate, "added_condition": add_condition}
+    originals, edited, labels = [], [], []
+    for n, c in enumerate(claims[:per_event]):
+        kinds = list(_EDITS) if n % 4 else ["agreement"]  # one in four a paraphrase
+        rng.shuffle(kinds)
+        for kind in kinds:
+            if kind == "agreement":
+                new = paraphrase(c.text, rng)
+            elif kind == "attribution":
+                ents = [(e.start - c.start, e.end - c.start, e.label) for e in c.entities if c.start <= e.start]
+                new = swap_entity(c.text, rng, entities=ents, pool=pool)
+            else:
+                new = edits[kind](c.text, rng)
+            if new and new != c.text:
+                originals.append(c.text)
+                edited.append(new)
+                labels.append(("agreement", None) if kind == "agreement" else ("divergence", kind))
+                break
+    if not originals:
+        return []
+    root = Path(work_dir) / f"{ev.event.id}-synthetic"
+    text_a, spans_a = transcript("FIRST", originals)
+    text_b, spans_b = transcript("SECOND", edited)
+    atomic_write(root / "a.txt", text_a)
+    atomic_write(root / "b.txt", text_b)
+    atomic_write(root / "case.toml", f'id = "{slug(ev.event.id)}-synthetic"\n[[documents]]\nid = "a"\nside = "A"\n'
+                 f'path = "a.txt"\n[[documents]]\nid = "b"\nside = "B"\npath = "b.txt"\n')
+    analysis = prepare_case(root, config=config, models=models)
+
+    def claim_at(doc: str, span: tuple[int, int]) -> Any:
+        hits = [c for c in analysis.claims if c.doc_id == doc and min(c.end, span[1]) > max(c.start, span[0])]
+        return max(hits, key=lambda c: min(c.end, span[1]) - max(c.start, span[0])) if hits else None
+
+    pairs = [(claim_at("a", sa), claim_at("b", sb), label) for sa, sb, label in zip(spans_a, spans_b, labels)]
+    pairs = [(a, b, label) for a, b, label in pairs if a is not None and b is not None]
+    if not pairs:
+        return []
+    index = {c.id: i for i, c in enumerate(analysis.claims)}
+    probs = None
+    if models.scorer is not None:
+        texts = [(a.text, b.text) for a, b, _ in pairs]
+        both = models.scorer.predict_proba(texts + [(y, x) for x, y in texts])
+        probs = (both[: len(texts)], both[len(texts):])
+    builder = ContextBuilder(analysis.claims, analysis.alignment)
+    rows = []
+    for n, (a, b, (label, kind)) in enumerate(pairs):
+        cos = float(analysis.vectors[index[a.id]] @ analysis.vectors[index[b.id]])
+        ctx = builder.context(a, b, cosine=cos, combined=cos, rank_ab=1, rank_ba=1,
+                              probs_ab=None if probs is None else probs[0][n],
+                              probs_ba=None if probs is None else probs[1][n])
+        rows.append((pair_features(ctx), label, kind))
+    return rows
+
+
 # --- fitting ---------------------------------------------------------------------------------
 
 
 def _linear(X: np.ndarray, y: Sequence[Any], *, features: Sequence[str], c: float,
-            positive: str | None = None) -> LinearModel:
+            positive: str | None = None, weights: Sequence[float] | None = None) -> LinearModel:
     """Logistic regression on standardised ``X``. For a binary model (``positive`` given)
     the classes are always ["other", positive], even when the data hold one of them only
     (then a constant model at the observed rate, smoothed)."""
@@ -232,10 +318,10 @@ def _linear(X: np.ndarray, y: Sequence[Any], *, features: Sequence[str], c: floa
     model = LogisticRegression(C=c, max_iter=2000)
     Z = standardise(X, mean, scale)
     if positive is not None:  # 0/1 so that the one row of coefficients is the positive class's
-        model.fit(Z, [int(v == positive) for v in labels])
+        model.fit(Z, [int(v == positive) for v in labels], sample_weight=weights)
         classes = ["other", positive]
     else:
-        model.fit(Z, labels)
+        model.fit(Z, labels, sample_weight=weights)
         classes = [str(k) for k in model.classes_]
     return LinearModel(classes=classes, features=list(features),
                        mean=mean.round(6).tolist(), scale=scale.round(6).tolist(),
@@ -271,10 +357,20 @@ def fit_judge(events: Sequence[EventData], *, version: str, config: FitConfig = 
                 if t := _type_of(ev.item(item_id)):
                     type_X.append(x)
                     type_y.append(t)
+    part_w = [1.0] * len(part_X)
+    if config.synthetic_weight > 0:
+        # edited claims teach whether two accounts part, weighed down: they outnumber the gold
+        # pairs and are closer to each other than real accounts ever are
+        for ev in events:
+            for x, label, _ in getattr(ev, "synthetic", ()):
+                part_X.append(x)
+                part_y.append(label)
+                part_w.append(config.synthetic_weight)
     for x, label, t in extra:
         if label in ("divergence", "agreement"):
             part_X.append(x)
             part_y.append(label)
+            part_w.append(1.0)
         X_rows.append(x)
         y_div.append(int(label == "divergence"))
         y_agr.append(int(label == "agreement"))
@@ -284,7 +380,8 @@ def fit_judge(events: Sequence[EventData], *, version: str, config: FitConfig = 
     X = np.stack(X_rows)
     related = _linear(X, ["related" if d or a else "other" for d, a in zip(y_div, y_agr)], features=PAIR_FEATURES,
                       c=config.c_pair, positive="related")
-    parts = _linear(np.stack(part_X), part_y, features=PAIR_FEATURES, c=config.c_pair, positive="divergence") \
+    parts = _linear(np.stack(part_X), part_y, features=PAIR_FEATURES, c=config.c_pair, positive="divergence",
+                    weights=part_w) \
         if part_X else _linear(X[:1], ["agreement"], features=PAIR_FEATURES, c=config.c_pair, positive="divergence")
     if not type_X:  # no typed divergence to learn from: every type equally likely
         type_X, type_y = [X[0]], ["contradiction"]
@@ -445,13 +542,20 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def prepare_events(paths: Iterable[str | Path], *, work_dir: Path, config: RunConfig, models: Any,
-                   progress: Any = None) -> list[EventData]:
+                   progress: Any = None, synthetic: bool = False) -> list[EventData]:
+    """Every event prepared once (and, for fitting, its edited-claim pairs made)."""
+    import time
+
     events = []
     for source in find_events(paths):
         ev = prepare_event(source, work_dir=Path(work_dir), config=config, models=models)
+        if synthetic:
+            started = time.perf_counter()
+            ev.synthetic = synthetic_rows(ev, work_dir=Path(work_dir), config=config, models=models)
+            ev.seconds += time.perf_counter() - started
         if progress:
-            progress(f"{ev.event.id}: {len(ev.analysis.claims)} claims, {len(ev.contexts)} candidate pairs "
-                     f"({ev.seconds:.1f}s)")
+            progress(f"{ev.event.id}: {len(ev.analysis.claims)} claims, {len(ev.contexts)} candidate pairs"
+                     + (f", {len(ev.synthetic)} edited pairs" if synthetic else "") + f" ({ev.seconds:.1f}s)")
         events.append(ev)
     return events
 
@@ -464,7 +568,8 @@ def benchmark(paths: Iterable[str | Path], *, mode: str, config: RunConfig, mode
               progress: Any = None, fit: FitConfig = FitConfig()) -> dict[str, Any]:
     """Every event run and scored: ``loeo`` (a judge fitted without the event), ``fixed``
     (the models' judge) or ``rules`` (no judge). Returns rows and macro means, per kind too."""
-    events = prepare_events(paths, work_dir=work_dir, config=config, models=models, progress=progress)
+    events = prepare_events(paths, work_dir=work_dir, config=config, models=models, progress=progress,
+                            synthetic=mode == "loeo" and fit.synthetic_weight > 0)
     if mode == "loeo":
         rows = leave_one_event_out(events, config=config, models=models, fit=fit)
     else:
@@ -514,7 +619,8 @@ def train_judge(paths: Iterable[str | Path], *, version: str | None, config: Run
     from .io import atomic_write
     from .registry import default_judge, load_registry, register_judge
 
-    events = prepare_events(paths, work_dir=work_dir, config=config, models=models, progress=progress)
+    events = prepare_events(paths, work_dir=work_dir, config=config, models=models, progress=progress,
+                            synthetic=fit.synthetic_weight > 0)
     extra = label_rows(labels, reports=reports, models=models) if labels else []
     rows = leave_one_event_out(events, config=config, models=models, fit=fit)
     mean = summarise(rows)
@@ -555,6 +661,9 @@ def model_card(judge: Judge, result: dict[str, Any], *, n_labels: int) -> str:
              "  Paraphrased events are the project's own labelled data; real-event gold quotes official White House "
              "and Kremlin texts (public-domain US government works; Kremlin texts under CC BY 4.0) and is used as "
              "evaluation/development data only — the judge stores no text.",
+             "- Edited claims of those events (a number changed, all/part swapped, a negation, a condition added, an "
+             "actor swapped, or a meaning-preserving rewrite; `pipeline/corruption.py`), weighted "
+             f"{FitConfig().synthetic_weight} in the parts model.",
              f"- Reviewers' labels: {n_labels} pairs." if n_labels else "- No reviewers' labels.",
              f"- Features come from the pair classifier `{judge.meta['classifier']}` (see its own card for its data and "
              f"licences) and the encoder `{judge.meta['encoder']}` (Apache-2.0).", "",
