@@ -7,10 +7,12 @@ event, a judge fitted on all the *other* events (:func:`leave_one_event_out`), w
 report is scored by the same code as ``evaluation/event_scorer.py``. The figure that
 counts is the mean over events.
 
-What a judge learns from (:func:`training_rows`): every candidate pair of alignment,
-labelled divergence (it covers both statements of a gold divergence), agreement (of a
-gold agreement) or neither; the gold type of each divergence; every party claim,
-labelled omission when it covers the asserted statement of a gold omission.
+What a judge learns from (:func:`fit_judge`): every candidate pair of alignment,
+labelled related (it covers both statements of a gold divergence or agreement) or not;
+every gold pair whose statements became claims, labelled divergence or agreement (plus
+edited claims of the training events, :func:`synthetic_rows`, weighted down); the gold
+type of each divergence; every party claim that some side leaves unaddressed, labelled
+omission when it covers the asserted statement of a gold omission.
 Thresholds are chosen on the training events only, to maximise recall of gold
 divergences while keeping flags that match nothing under a budget per gold divergence.
 """
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FitConfig:
+    """How a judge is fitted (none of it is fitted to an event: general settings)."""
+
     c_pair: float = 0.3  # inverse L2 strength of the pair models (few positives: keep it strong)
     c_type: float = 0.3
     c_omission: float = 0.3
