@@ -365,11 +365,14 @@ def fit_judge(events: Sequence[EventData], *, version: str, config: FitConfig = 
     if config.synthetic_weight > 0:
         # edited claims teach whether two accounts part, weighed down: they outnumber the gold
         # pairs and are closer to each other than real accounts ever are
-        for ev in events:
-            for x, label, _ in getattr(ev, "synthetic", ()):
-                part_X.append(x)
-                part_y.append(label)
-                part_w.append(config.synthetic_weight)
+        rows = [(x, label) for ev in events for x, label, _ in getattr(ev, "synthetic", ())]
+        counts = {k: sum(1 for _, label in rows if label == k) for k in ("divergence", "agreement")}
+        for x, label in rows:
+            part_X.append(x)
+            part_y.append(label)
+            # each class of edits weighs the same in all, so the edits (mostly divergences) do
+            # not move the parts model's prior
+            part_w.append(config.synthetic_weight * len(rows) / (2 * counts[label]))
     for x, label, t in extra:
         if label in ("divergence", "agreement"):
             part_X.append(x)
