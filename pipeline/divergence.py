@@ -191,8 +191,9 @@ class ContextBuilder:
 
     def context(self, a: Claim, b: Claim, *, cosine: float, combined: float, rank_ab: int | None = None,
                 rank_ba: int | None = None, probs_ab=None, probs_ba=None) -> PairContext:
+        frames = compare_frames(a, b)
         evidence: dict[str, float] = {}
-        for e in compare_frames(a, b):
+        for e in frames:
             evidence[e.type] = max(evidence.get(e.type, 0.0), e.strength)
         wa, wb = self.words[a.id], self.words[b.id]
         shared, union = wa & wb, wa | wb
@@ -203,7 +204,7 @@ class ContextBuilder:
             best_cosine_b=self.alignment.best_cosine.get(b.id, {}).get(a.side, 0.0),
             probs_ab=None if probs_ab is None else tuple(float(x) for x in probs_ab),
             probs_ba=None if probs_ba is None else tuple(float(x) for x in probs_ba),
-            evidence=evidence, lexical_overlap=lexical,
+            evidence=evidence, frames=tuple(frames), lexical_overlap=lexical,
             rare_shared=max((self.idf[w] for w in shared), default=0.0),
             focus=min(self.focus.get(a.doc_id, 0.0), self.focus.get(b.doc_id, 0.0)))
 
@@ -331,7 +332,7 @@ def judge_pairs(claims: dict[str, Claim], alignment: Alignment, *, judge: Judge,
             # name a difference (each check is one of the type definitions: numbers, all/part,
             # conditions, blame, negation), else the judge's type model (leave-one-event-out type
             # accuracy 0.34 this way against 0.28 from the type model alone, judge-v2 recipe)
-            frames = compare_frames(a, b)
+            frames = list(ctx.frames)
             ev_type = frames[0].type if frames and frames[0].type in v["types"] else max(v["types"], key=v["types"].get)
             score = above_bar(p_div, t_div)
             evidence = [e for e in frames if e.type == ev_type] + [e for e in frames if e.type != ev_type]

@@ -71,6 +71,7 @@ class PairContext:
     probs_ab: Sequence[float] | None = None  # pair classifier (entailment, neutral, contradiction), a -> b
     probs_ba: Sequence[float] | None = None
     evidence: dict[str, float] = field(default_factory=dict)  # frame difference kind -> strength
+    frames: tuple = ()  # the frame differences themselves (divergence._Evidence), strongest first
     lexical_overlap: float = 0.0  # shared content words weighted by their rarity in the case
     rare_shared: float = 0.0  # rarity (idf) of the rarest word both claims use
     focus: float = 0.0  # of the two documents, the smaller share of claims that have a counterpart
