@@ -20,7 +20,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -153,6 +153,23 @@ def load_snli(path: str | Path | None = None, split: str = "dev") -> Dataset:
     return _frame_to_dataset(frame, "snli")
 
 
+def _jsonl_rows(file: Path, make_row: Callable[[dict], dict[str, object] | None]) -> list[dict[str, object]]:
+    """``make_row`` over every non-empty line of a JSONL file (None skips a line); a line
+    that is not JSON or lacks a field is one error naming the file and the line."""
+    rows: list[dict[str, object]] = []
+    with file.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = make_row(json.loads(line))
+            except (json.JSONDecodeError, KeyError, IndexError, TypeError) as err:
+                raise DataError(Errors.E051, path=file, detail=f"line {lineno}: {err!r}") from err
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
 # --------------------------------------------------------------------------- ANLI
 
 
@@ -161,25 +178,9 @@ def load_anli(path: str | Path | None = None, rounds: Sequence[str] = ("R1", "R2
     root = _resolve(path, "anli")
     rows: list[dict[str, object]] = []
     for rnd in rounds:
-        file = _need(root / rnd / "dev.jsonl", "anli")
-        with file.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                    label = _ANLI_LABELS[item["label"]]
-                    rows.append(
-                        {
-                            "premise": item["context"].strip(),
-                            "hypothesis": item["hypothesis"].strip(),
-                            "label": LABEL2ID[label],
-                            "round": rnd,
-                            "uid": item["uid"],
-                        }
-                    )
-                except (json.JSONDecodeError, KeyError) as err:
-                    raise DataError(Errors.E051, path=file, detail=f"line {lineno}: {err!r}") from err
+        rows += _jsonl_rows(_need(root / rnd / "dev.jsonl", "anli"), lambda item, rnd=rnd: {
+            "premise": item["context"].strip(), "hypothesis": item["hypothesis"].strip(),
+            "label": LABEL2ID[_ANLI_LABELS[item["label"]]], "round": rnd, "uid": item["uid"]})
     return _frame_to_dataset(pd.DataFrame(rows), "anli")
 
 
@@ -361,20 +362,10 @@ def load_mnli(path: str | Path | None = None, parts: Sequence[str] = ("matched",
     root = _resolve(path, "mnli")
     rows: list[dict[str, object]] = []
     for part in parts:
-        file = _need(root / f"multinli_dev_{part}.jsonl", "mnli")
-        with file.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                    label = item["label"]
-                    if label == "-":
-                        continue
-                    rows.append({"premise": item["premise"].strip(), "hypothesis": item["hypothesis"].strip(),
-                                 "label": LABEL2ID[label], "part": part})
-                except (json.JSONDecodeError, KeyError) as err:
-                    raise DataError(Errors.E051, path=file, detail=f"line {lineno}: {err!r}") from err
+        rows += _jsonl_rows(_need(root / f"multinli_dev_{part}.jsonl", "mnli"), lambda item, part=part: None
+                            if item["label"] == "-" else {
+                                "premise": item["premise"].strip(), "hypothesis": item["hypothesis"].strip(),
+                                "label": LABEL2ID[item["label"]], "part": part})
     return _frame_to_dataset(pd.DataFrame(rows), "mnli")
 
 
@@ -418,28 +409,19 @@ def load_wice(path: str | Path | None = None, *, sentences: int = 3) -> Dataset:
     "oracle retrieval" figures, not WiCE ones (the authors' rule)."""
     root = _resolve(path, "wice")
     file = _need(root / "oracle_chunks" / "claim" / "dev.jsonl" if root.is_dir() else root, "wice")
-    rows: list[dict[str, object]] = []
-    with file.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                evidence, meta = item["evidence"], item["meta"]
-                position = {idx: i for i, idx in enumerate(meta["chunk_idx"])}
-                chosen = [evidence[position[j]] for j in meta.get("oracle_idx", []) if j in position]
-                if not chosen:
-                    ranked = sorted(range(len(evidence)), key=lambda i: -_overlap(evidence[i], item["claim"]))
-                    chosen = [evidence[i] for i in sorted(ranked[:sentences])]
-                rows.append({
-                    "premise": " ".join(s.strip() for s in chosen[:sentences]),
-                    "hypothesis": item["claim"].strip(),
-                    "label": LABEL2ID[WICE_TO_LABEL[item["label"]]],
-                    "wice_label": item["label"],
-                    "claim_id": meta["id"],
-                })
-            except (json.JSONDecodeError, KeyError, IndexError, TypeError) as err:
-                raise DataError(Errors.E051, path=file, detail=f"line {lineno}: {err!r}") from err
+
+    def row(item: dict) -> dict[str, object]:
+        evidence, meta = item["evidence"], item["meta"]
+        position = {idx: i for i, idx in enumerate(meta["chunk_idx"])}
+        chosen = [evidence[position[j]] for j in meta.get("oracle_idx", []) if j in position]
+        if not chosen:
+            ranked = sorted(range(len(evidence)), key=lambda i: -_overlap(evidence[i], item["claim"]))
+            chosen = [evidence[i] for i in sorted(ranked[:sentences])]
+        return {"premise": " ".join(s.strip() for s in chosen[:sentences]), "hypothesis": item["claim"].strip(),
+                "label": LABEL2ID[WICE_TO_LABEL[item["label"]]], "wice_label": item["label"],
+                "claim_id": meta["id"]}
+
+    rows = _jsonl_rows(file, row)
     return _frame_to_dataset(pd.DataFrame(rows), "wice")
 
 
