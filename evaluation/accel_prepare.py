@@ -38,8 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from pipeline import nli_data, registry, train  # noqa: E402
-from pipeline.train import NEWS_SOURCES, PUBLIC_SOURCES, TrainConfig  # noqa: E402
+from pipeline import registry
+from pipeline.datasets import nli as nli_data
+from pipeline.training import classifier as train
+from pipeline.training.classifier import NEWS_SOURCES, PUBLIC_SOURCES, TrainConfig  # noqa: E402
 
 SWAPPABLE = ("sick", "snli", "anli", "fnc1", "mnli", "emergent", "claimdiff")
 
@@ -223,7 +225,7 @@ def compare(results: Path, data: Path, reference: str, calib_variant: str) -> di
 
 def register(results: Path, data: Path, variant: str, version: str, reference: str, promote: str,
              models_dir: Path, check_pairs: int) -> None:
-    from pipeline.classifier import MODEL_META, PairClassifier
+    from pipeline.stages.classifier import MODEL_META, PairClassifier
 
     manifest = json.loads((data / "manifest.json").read_text())
     config, heldout, extras = rebuild(variant, manifest)

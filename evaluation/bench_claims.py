@@ -22,9 +22,9 @@ for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.claims import extract_claims  # noqa: E402
+from pipeline.stages.claims import extract_claims  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
-from pipeline.ingest import paragraphs, read_case  # noqa: E402
+from pipeline.stages.ingest import paragraphs, read_case  # noqa: E402
 from pipeline.manifest import load_manifest  # noqa: E402
 from pipeline.models import build_nlp, load_spacy  # noqa: E402
 

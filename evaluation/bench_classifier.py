@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from pipeline import nli_data  # noqa: E402
-from pipeline.classifier import PairClassifier  # noqa: E402
-from pipeline.train import TrainConfig  # noqa: E402
+from pipeline.datasets import nli as nli_data
+from pipeline.stages.classifier import PairClassifier  # noqa: E402
+from pipeline.training.classifier import TrainConfig  # noqa: E402
 
 
 def heldout_pairs(names: tuple[str, ...], n: int, *, seed: int = 0) -> tuple[list[tuple[str, str]], np.ndarray]:

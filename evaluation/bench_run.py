@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline.config import RunConfig  # noqa: E402
-from pipeline.ingest import paragraphs, read_case  # noqa: E402
+from pipeline.stages.ingest import paragraphs, read_case  # noqa: E402
 from pipeline.manifest import load_manifest  # noqa: E402
 from pipeline.runner import Models, analyse_case  # noqa: E402
 
@@ -74,8 +74,8 @@ def main() -> None:
     claim_texts = [c["text"] for c in report["claims"]]
     vectors, t_encoder = timed(lambda: models.encoder.encode(claim_texts, batch_size=config.batch_size))
     # the pairs the classifier really sees: the aligned pairs, both directions
-    from pipeline.align import AlignConfig, align_claims
-    from pipeline.claims import extract_claims
+    from pipeline.stages.align import AlignConfig, align_claims
+    from pipeline.stages.claims import extract_claims
 
     claim_objs = extract_claims(case, documents, nlp=models.nlp, threshold=config.claim_threshold)
     alignment = align_claims(claim_objs, vectors, parties=case.parties,

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from pipeline.gold import load_gold  # noqa: E402
+from pipeline.scoring.gold import load_gold  # noqa: E402
 
 
 def gold_pairs(folder: Path) -> list[tuple[str, str, str, bool]]:
@@ -54,7 +54,7 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
 
 
 def score_model(ref: str, pairs, *, precision: str = "fp32") -> dict:
-    from pipeline.classifier import PairClassifier
+    from pipeline.stages.classifier import PairClassifier
 
     clf = PairClassifier.load(ref, precision=precision)
     forward = clf.predict_proba([(a, b) for _, a, b, _ in pairs])

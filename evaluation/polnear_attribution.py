@@ -33,8 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline.io import atomic_write  # noqa: E402
-from pipeline.attribution import (  # noqa: E402
+from pipeline.files import atomic_write  # noqa: E402
+from pipeline.stages.attribution import (  # noqa: E402
     DEFAULT_CUES_PATH,
     PRF,
     CueLexicon,

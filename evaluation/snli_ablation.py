@@ -32,9 +32,9 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import nli_data  # noqa: E402
-from pipeline.classifier import PairClassifier, build_base_model  # noqa: E402
-from pipeline.train import TrainConfig, _fit, _lora_model, build_datasets, evaluate  # noqa: E402
+from pipeline.datasets import nli as nli_data
+from pipeline.stages.classifier import PairClassifier, build_base_model  # noqa: E402
+from pipeline.training.classifier import TrainConfig, _fit, _lora_model, build_datasets, evaluate  # noqa: E402
 
 REPORTED = ("sick", "snli", "anli")
 

@@ -52,7 +52,7 @@ class Errors:
     E070 = "unknown evaluation task {task!r} (choose from {known})"
     E071 = "invalid evaluation configuration: {detail}"
     E072 = "cannot write evaluation results: {detail}"
-    # E080-E089: attribution (pipeline.attribution) and its cue lexicon
+    # E080-E089: attribution (pipeline.stages.attribution) and its cue lexicon
     E080 = "malformed cue lexicon: {detail}"
     E081 = "attribution needs a dependency parse: add 'divergence_attribution' after the parser"
     E082 = "malformed brat annotation at line {line}: {detail}"
@@ -64,13 +64,13 @@ class Errors:
     E094 = "no report folders given and none found under {where}"
     E095 = "cannot export labels: {detail}"
     E096 = "the access token is empty: pass a non-empty --token (or unset DIVERGENCE_REVIEW_TOKEN to have one generated)"
-    # E100-E109: event gold files and the event scorer (pipeline.gold, evaluation/event_scorer.py)
+    # E100-E109: event gold files and the event scorer (pipeline.scoring.gold, evaluation/event_scorer.py)
     E100 = "event gold file not found"
     E101 = "malformed event gold file: {detail}"
     E102 = "report does not belong to this gold case: {detail}"
     E103 = "gold quote not found in document {doc!r}: {quote!r}"
     E104 = "no event found: expected gold files (*.json) or real-event folders (case.toml + gold.json)"
-    # E110-E119: batch processing (pipeline.batch, divergence batch)
+    # E110-E119: batch processing (pipeline.batch.engine, divergence batch)
     E110 = "no cases found: expected case folders (each with case.toml) or a manifest table (manifest.csv or manifest.jsonl)"
     E111 = "case id {case_id!r} is also used by {other}; each case in a batch needs its own id"
     E112 = "analysis failed unexpectedly: {detail}"

@@ -49,7 +49,7 @@ def load_spacy(ref: str) -> "Language":
 
 def build_nlp(config: RunConfig) -> "Language":
     """The claims pipeline: base spaCy model + gazetteer ruler + canonicaliser + attribution."""
-    from . import attribution, claims, entities  # noqa: F401 - registers the factories
+    from .stages import attribution, claims, entities  # noqa: F401 - registers the factories
 
     nlp = load_spacy(config.spacy_model)
     entities.add_gazetteers(nlp, entities.gazetteer_files(config.gazetteers))

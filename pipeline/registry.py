@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write
+from .files import atomic_write
 from .config import DEFAULT_MODELS_DIR
 from .errors import Errors, ModelError
 
@@ -163,7 +163,7 @@ def resolve_version(ref: str, *, models_dir: str | Path | None = None) -> tuple[
 
 # --- divergence judges ----------------------------------------------------------------------
 # ``registry.json`` also holds ``"judge": {"default": NAME, "versions": {NAME: {"path", "created",
-# "metrics", "promoted"}}}``: judge versions (``pipeline.judge``) are registered like pair
+# "metrics", "promoted"}}}``: judge versions (``pipeline.stages.judge``) are registered like pair
 # classifiers, but apart, because a judge is trained on the classifier's outputs.
 
 

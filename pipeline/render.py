@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-from .io import atomic_write
+from .files import atomic_write
 from .schema import DIVERGENCE_TYPES
 
 TEMPLATE_NAME = "report.html.j2"

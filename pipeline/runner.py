@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .align import AlignConfig, align_claims
-from .claims import extract_claims
+from .stages.align import AlignConfig, align_claims
+from .stages.claims import extract_claims
 from .config import RunConfig
-from .align import Alignment
-from .divergence import DivergenceConfig, find_omissions, finalise, nli_probabilities, type_pairs
+from .stages.align import Alignment
+from .stages.divergence import DivergenceConfig, find_omissions, finalise, nli_probabilities, type_pairs
 from .errors import CaseError, ModelError, Warnings, warning_text
-from .ingest import ReadOptions, read_case
-from .io import atomic_write
+from .stages.ingest import ReadOptions, read_case
+from .files import atomic_write
 from .manifest import load_manifest
-from .relevance import assess_relevance
+from .stages.relevance import assess_relevance
 from .models import Encoder, build_nlp
 from .schema import DIVERGENCE_TYPES, SCHEMA_VERSION
 
@@ -36,9 +36,9 @@ class Models:
     config: RunConfig
     nlp: Any
     encoder: Encoder
-    scorer: Any | None  # pipeline.classifier.PairClassifier
+    scorer: Any | None  # pipeline.stages.classifier.PairClassifier
     warnings: list[str] = field(default_factory=list)
-    judge: Any | None = None  # pipeline.judge.Judge; None: the hand rules decide
+    judge: Any | None = None  # pipeline.stages.judge.Judge; None: the hand rules decide
 
     @classmethod
     def load(cls, config: RunConfig) -> "Models":
@@ -46,7 +46,7 @@ class Models:
         encoder = Encoder.load(config.encoder)
         scorer, warnings = None, []
         if config.classifier.lower() != "none":
-            from .classifier import PairClassifier
+            from .stages.classifier import PairClassifier
 
             try:
                 scorer = PairClassifier.load(config.classifier, models_dir=Path(config.models_dir),
@@ -57,7 +57,7 @@ class Models:
                 warnings.append(warning_text(Warnings.W003, detail=err.problem))
         judge = None
         if config.judge.lower() != "none":
-            from .judge import Judge
+            from .stages.judge import Judge
 
             try:
                 judge = Judge.load(config.judge, models_dir=Path(config.models_dir))

@@ -24,6 +24,11 @@ DIVERGENCE_TYPES = (
     "agreement",
 )
 
+# the pair classifier's output columns (NLI), in this order everywhere: models, datasets, features
+LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
+LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
+ID2LABEL: dict[int, str] = dict(enumerate(LABELS))
+
 TurnRole = Literal["statement", "question", "stage", "narration"]
 
 
@@ -141,7 +146,7 @@ class Entity:
 
 @dataclass
 class Frame:
-    """What a claim says, in comparable slots (filled by ``pipeline.frames``)."""
+    """What a claim says, in comparable slots (filled by ``pipeline.stages.frames``)."""
 
     agent: str | None = None  # canonical id where the agent is a known entity
     predicate: str | None = None  # normalised lemma class: offer, demand, lift, ...

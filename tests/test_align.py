@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.align import AlignConfig, align_claims, nearest_neighbours
+from pipeline.stages.align import AlignConfig, align_claims, nearest_neighbours
 from pipeline.schema import Claim, Entity, Frame
 
 
@@ -50,7 +50,7 @@ def test_pairs_are_cross_side_and_shared_entities_raise_the_score():
 
 
 def test_quoting_the_other_sides_word_counts_as_talking_about_it():
-    from pipeline.align import quotes_other
+    from pipeline.stages.align import quotes_other
 
     pompeo = "Everyone involved understands 'complete' to include 'verifiable'."
     joint = "The DPRK undertakes to work toward the complete denuclearization of the peninsula."

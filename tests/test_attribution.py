@@ -1,4 +1,4 @@
-"""Attribution: who claimed what (pipeline.attribution) and its PolNeAR evaluation."""
+"""Attribution: who claimed what (pipeline.stages.attribution) and its PolNeAR evaluation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from pipeline.attribution import (
+from pipeline.stages.attribution import (
     COMPONENT_VERSION,
     DEFAULT_CUES_PATH,
     PRF,

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.batch import (
+from pipeline.batch.engine import (
     FINGERPRINT_NAME, BatchConfig, CaseAnalyser, _exclusive, probe_versions, read_manifest_table, run_batch,
 )
 from pipeline.cli import app

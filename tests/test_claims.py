@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from pipeline.claims import extract_claims
-from pipeline.ingest import read_case
+from pipeline.stages.claims import extract_claims
+from pipeline.stages.ingest import read_case
 from pipeline.manifest import load_manifest
 from tests.conftest import HANOI, SHARED, write_case
 
@@ -139,7 +139,7 @@ def test_frames_read_inverted_conditions_requirements_and_verification(tmp_path,
 
 
 def test_thanking_someone_is_not_a_claim_but_reporting_thanks_is(models):
-    from pipeline.claims import claim_score
+    from pipeline.stages.claims import claim_score
 
     def score(text):
         return claim_score(next(models.nlp(text).sents))

@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("peft")
 
 from pipeline import registry
-from pipeline.classifier import MODEL_META, PairClassifier, available, build_base_model
+from pipeline.stages.classifier import MODEL_META, PairClassifier, available, build_base_model
 from pipeline.errors import ModelError
-from pipeline.nli_data import LABELS
-from pipeline.train import TrainConfig, _lora_model
+from pipeline.datasets.nli import LABELS
+from pipeline.training.classifier import TrainConfig, _lora_model
 
 PAIRS = [
     ("Trump walked away from the talks.", "Trump left the talks early."),
@@ -138,7 +138,7 @@ def test_probabilities_come_back_in_labels_order_whatever_the_model_order() -> N
 def test_auto_precision_prefers_native_bf16_then_onnx_runtime(monkeypatch) -> None:
     import importlib.util
 
-    from pipeline import classifier
+    from pipeline.stages import classifier
 
     monkeypatch.setattr(classifier, "_cpu_has_native_bf16", lambda: True)
     assert classifier.default_precision() == "bf16"

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pipeline.corruption import (
+from pipeline.datasets.corruption import (
     add_condition,
     corpus_sentences,
     corrupt,
@@ -16,7 +16,7 @@ from pipeline.corruption import (
     swap_number,
     swap_scope,
 )
-from pipeline.nli_data import LABEL2ID
+from pipeline.datasets.nli import LABEL2ID
 
 CLAIM = "The United States offered to lift 5 of the 11 sanctions imposed since 2016."
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.align import Alignment
-from pipeline.divergence import compare_frames, find_omissions
+from pipeline.stages.align import Alignment
+from pipeline.stages.divergence import compare_frames, find_omissions
 from pipeline.schema import Claim, Entity, Frame
 
 

@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipeline import evaluate as ev
-from pipeline import nli_data
+from pipeline.scoring import heldout as ev
+from pipeline.datasets import nli as nli_data
 from pipeline.commands.evaluate import register
 from pipeline.errors import DataError, EvaluationError
 
@@ -210,7 +210,7 @@ def test_config_rejects_unknown_task_and_bad_limit():
 
 
 def test_heldout_defaults_match_the_trainer():
-    from pipeline.train import TrainConfig
+    from pipeline.training.classifier import TrainConfig
 
     assert ev.DEFAULT_HELDOUT_FRACTION == TrainConfig().heldout_fraction
     assert ev.EvalConfig().holdout_seed == TrainConfig().holdout_seed

@@ -10,7 +10,7 @@ import pytest
 
 from evaluation.event_scorer import main as scorer_main
 from pipeline.errors import DataError
-from pipeline.gold import (
+from pipeline.scoring.gold import (
     GoldCase,
     build_case,
     load_gold,
@@ -130,7 +130,7 @@ def test_case_toml_sides_and_aliases(built):
 
 
 def test_ingest_reads_each_document_as_one_speaker_turn(built):
-    from pipeline.ingest import read_case
+    from pipeline.stages.ingest import read_case
 
     event, case, _ = built
     documents, errors = read_case(load_manifest(case.root))

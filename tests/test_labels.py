@@ -369,7 +369,7 @@ def test_cli_refuses_a_missing_database(cli: typer.Typer, tmp_path: Path) -> Non
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "dataset"])
 def test_export_is_read_by_the_trainer(store: LabelStore, tmp_path: Path, fmt: str) -> None:
     """The review export feeds `divergence train --labels`: rejections and omissions are skipped."""
-    from pipeline.nli_data import ID2LABEL, TYPE_TO_LABEL, load_user_labels
+    from pipeline.datasets.nli import ID2LABEL, TYPE_TO_LABEL, load_user_labels
 
     _labelled(store)
     out = tmp_path / (f"labels.{fmt}" if fmt != "dataset" else "labels-dataset")

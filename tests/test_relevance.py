@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from pipeline.relevance import RelevanceConfig, assess_relevance
+from pipeline.stages.relevance import RelevanceConfig, assess_relevance
 from pipeline.schema import Claim
 from tests.conftest import write_case
 

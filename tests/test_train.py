@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
-from pipeline import nli_data, registry
+from pipeline import registry
+from pipeline.datasets import nli as nli_data
 from pipeline.errors import DataError, ModelError
-from pipeline.nli_data import LABEL2ID, LABELS
+from pipeline.datasets.nli import LABEL2ID, LABELS
 
 DATA = nli_data.data_root()
 needs_data = pytest.mark.skipif(
@@ -187,7 +188,7 @@ def test_holdout_groups_claims_and_topics() -> None:
 
 
 def test_evaluate_proba_reports_what_stance_data_can_show() -> None:
-    from pipeline.train import evaluate_proba
+    from pipeline.training.classifier import evaluate_proba
 
     emergent = Dataset.from_dict({
         "premise": ["a", "b", "c", "d"], "hypothesis": ["w", "x", "y", "z"],
@@ -274,7 +275,7 @@ def test_corrupt_registry_is_reported(tmp_path: Path) -> None:
 
 
 def test_promotion_rule() -> None:
-    from pipeline.train import _promotion
+    from pipeline.training.classifier import _promotion
 
     assert _promotion({"sick": 0.8}, None, tolerance=0.01)[0]
     assert _promotion({"sick": 0.795, "labels": 0.9}, {"sick": 0.80, "labels": 0.9}, tolerance=0.01)[0]
@@ -289,7 +290,7 @@ def test_promotion_rule() -> None:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    from pipeline.train import TrainConfig, train
+    from pipeline.training.classifier import TrainConfig, train
 
     models_dir = tmp_path_factory.mktemp("models")
     config = TrainConfig.smoke_recipe(models_dir=str(models_dir), version="smoke-a", threads=1)
@@ -299,7 +300,7 @@ def smoke_run(tmp_path_factory):
 @pytest.mark.slow
 @needs_data
 def test_smoke_recipe_writes_a_small_promoted_version(smoke_run) -> None:
-    from pipeline.classifier import PairClassifier
+    from pipeline.stages.classifier import PairClassifier
 
     models_dir, result = smoke_run
     folder = models_dir / "smoke-a"
@@ -323,7 +324,7 @@ def test_smoke_recipe_writes_a_small_promoted_version(smoke_run) -> None:
 @pytest.mark.slow
 @needs_data
 def test_retraining_on_user_labels_is_gated_by_the_default(smoke_run, tmp_path: Path) -> None:
-    from pipeline.train import TrainConfig, train
+    from pipeline.training.classifier import TrainConfig, train
 
     models_dir, _ = smoke_run
     labels = tmp_path / "labels.jsonl"

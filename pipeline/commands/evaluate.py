@@ -77,7 +77,7 @@ def evaluate_command(
     """
     from transformers.utils import logging as hf_logging
 
-    from .. import evaluate as ev
+    from ..scoring import heldout as ev
 
     hf_logging.disable_progress_bar()  # per-weight loading bars would bury the log lines
     err_console = Console(stderr=True)

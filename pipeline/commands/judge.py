@@ -47,7 +47,7 @@ def benchmark_command(
                                   help="Where the paraphrased events' case folders are written."),
 ) -> None:
     """Run and score every gold event; print the per-event table and the macro means."""
-    from ..judge_fit import benchmark, format_table
+    from ..training.judge import benchmark, format_table
     from ..runner import Models
 
     config: RunConfig = ctx.obj or RunConfig()
@@ -62,7 +62,7 @@ def benchmark_command(
         _fail(err)
         return
     typer.echo(format_table(result))
-    from ..io import atomic_write
+    from ..files import atomic_write
 
     atomic_write(out, json.dumps(result, indent=1, ensure_ascii=False))
     typer.echo(f"wrote {out}")
@@ -89,7 +89,7 @@ def train_judge_command(
 def fit_and_report(events: list[Path], *, version: str | None, config: RunConfig, labels: Path | None,
                    reports: Path, promote: str, models_dir: Path, work_dir: Path) -> None:
     """Fit, measure, register and print (``train-judge`` and ``train --labels``)."""
-    from ..judge_fit import format_table, train_judge
+    from ..training.judge import format_table, train_judge
     from ..runner import Models
 
     try:

@@ -53,7 +53,7 @@ def train_command(
 ) -> None:
     """Train the pair classifier (LoRA cross-encoder) and register it; promoted only if not worse.
     With ``--labels`` the divergence judge is refitted on the same labels too (``--no-judge`` to skip)."""
-    from ..train import TrainConfig, train
+    from ..training.classifier import TrainConfig, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = {
@@ -162,7 +162,7 @@ def evaluate_command(
     models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--models-dir"),
 ) -> None:
     """Re-run a version's held-out evaluation (same splits) and rewrite its metrics and card."""
-    from ..train import evaluate_version
+    from ..training.classifier import evaluate_version
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:

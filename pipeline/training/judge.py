@@ -28,12 +28,12 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .config import RunConfig
-from .divergence import omission_contexts, pair_contexts, silent_sides
-from .errors import DataError, Errors
-from .gold import (GoldCase, GoldEvent, GoldItem, build_case, is_real_event, load_gold, load_real_event, real_case,
+from ..config import RunConfig
+from ..stages.divergence import omission_contexts, pair_contexts, silent_sides
+from ..errors import DataError, Errors
+from ..scoring.gold import (GoldCase, GoldEvent, GoldItem, build_case, is_real_event, load_gold, load_real_event, real_case,
                    score_report, slug)
-from .judge import (OMISSION_FEATURES, PAIR_FEATURES, PAIR_TYPES, Judge, LinearModel, PairContext,
+from ..stages.judge import (OMISSION_FEATURES, PAIR_FEATURES, PAIR_TYPES, Judge, LinearModel, PairContext,
                     omission_features, pair_features, standardise)
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def prepare_event(source: Path, *, work_dir: Path, config: RunConfig, models: An
     """Build (paraphrased) or open (real) the event's case and run it up to the judgement."""
     import time
 
-    from .runner import prepare_case
+    from ..runner import prepare_case
 
     started = time.perf_counter()
     if is_real_event(source):
@@ -176,7 +176,7 @@ def _gold_pair_features(data: EventData, touches: dict[str, set[tuple[str, int]]
     """Features of each two-sided gold pair whose statements both became claims, for the
     judge's ROC AUC: the aligned pair when alignment found it, else the closest pair of
     claims covering the two statements, run through the same classifier."""
-    from .divergence import ContextBuilder
+    from ..stages.divergence import ContextBuilder
 
     claims = data.analysis.claims
     index = {c.id: i for i, c in enumerate(claims)}
@@ -228,11 +228,11 @@ def synthetic_rows(ev: EventData, *, work_dir: Path, config: RunConfig, models: 
     related model (an edit is trivially about the same matter)."""
     import random
 
-    from .corruption import add_condition, negate, paraphrase, swap_entity, swap_number, swap_scope
-    from .divergence import ContextBuilder
-    from .gold import transcript
-    from .io import atomic_write
-    from .runner import prepare_case
+    from ..datasets.corruption import add_condition, negate, paraphrase, swap_entity, swap_number, swap_scope
+    from ..stages.divergence import ContextBuilder
+    from ..scoring.gold import transcript
+    from ..files import atomic_write
+    from ..runner import prepare_case
 
     rng = random.Random(f"{seed}-{ev.event.id}")
     claims = [c for c in ev.analysis.claims if c.side in ev.analysis.case.parties and len(c.text.split()) >= 5]
@@ -496,7 +496,7 @@ def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float | Non
 
 def score_event(ev: EventData, judge: Judge | None, *, config: RunConfig, models: Any) -> dict[str, Any]:
     """Judge one prepared event, write nothing, and score the report as the event scorer does."""
-    from .runner import judge_case
+    from ..runner import judge_case
 
     report = judge_case(ev.analysis, config=config, models=models, judge=judge)
     score = score_report(ev.event, ev.case, report)
@@ -623,8 +623,8 @@ def train_judge(paths: Iterable[str | Path], *, version: str | None, config: Run
     version folder (judge.json, metrics.json, README.md model card) and register it."""
     from datetime import datetime, timezone
 
-    from .io import atomic_write
-    from .registry import default_judge, load_registry, register_judge
+    from ..files import atomic_write
+    from ..registry import default_judge, load_registry, register_judge
 
     events = prepare_events(paths, work_dir=work_dir, config=config, models=models, progress=progress,
                             synthetic=fit.synthetic_weight > 0)
@@ -695,9 +695,9 @@ def label_rows(labels: Path, *, reports: Path | None, models: Any) -> list[tuple
     their (corrected) type, or agreements; rejected flags are pairs that do not part."""
     import pandas as pd
 
-    from .align import Alignment
-    from .divergence import ContextBuilder
-    from .schema import AlignedPair, Claim, Entity, Frame
+    from ..stages.align import Alignment
+    from ..stages.divergence import ContextBuilder
+    from ..schema import AlignedPair, Claim, Entity, Frame
 
     try:
         frame = (pd.read_parquet(labels) if labels.suffix == ".parquet" else

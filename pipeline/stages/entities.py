@@ -20,8 +20,8 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .config import DEFAULT_GAZETTEER_DIR
-from .errors import Errors, ModelError
+from ..config import DEFAULT_GAZETTEER_DIR
+from ..errors import Errors, ModelError
 
 _TITLES = re.compile(
     r"^(?:the\s+)?(?:(?:president|chairman|chair|secretary(?:\s+of\s+state)?|state|foreign|vice|deputy|"

@@ -10,7 +10,7 @@ are (cosine, the combined alignment score, whether each is the other's nearest
 counterpart), shared entities and predicates, and the structured frame differences
 (numbers, all/part, conditions, blame, negation) that also explain a flag to a reader.
 
-The weights are learned from gold events (``pipeline.judge_fit``, never imported here)
+The weights are learned from gold events (``pipeline.training.judge``, never imported here)
 and stored as plain JSON: standardisation, coefficients and thresholds of logistic
 regressions, so a version folder is a few kB, reviewable in a diff, and loads without
 pickle. A judge is a model version in ``models/`` like the pair classifier.
@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .schema import Claim
+from ..schema import Claim
 
 JUDGE_META = "judge.json"
 PAIR_TYPES = ("contradiction", "quantity", "scope", "added_condition", "attribution")
@@ -267,8 +267,8 @@ class Judge:
     def load(cls, ref: str = "default", *, models_dir: str | Path | None = None) -> "Judge":
         """A judge version from the registry (``default`` = its promoted judge), or a folder
         or file holding ``judge.json``. Raises ``ModelError`` naming what is missing."""
-        from .errors import Errors, ModelError
-        from .registry import resolve_judge
+        from ..errors import Errors, ModelError
+        from ..registry import resolve_judge
 
         path = resolve_judge(ref, models_dir=models_dir)
         if path is None:

@@ -38,16 +38,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from .config import RunConfig
-from .errors import BatchError, CaseError, DivergenceError, Errors
-from .manifest import MANIFEST_NAME, check_nesting, iter_checked, load_manifest, resolve_document
-from .io import atomic_write
-from .schema import CaseSpec, DocumentSpec
+from ..config import RunConfig
+from ..errors import BatchError, CaseError, DivergenceError, Errors
+from ..manifest import MANIFEST_NAME, check_nesting, iter_checked, load_manifest, resolve_document
+from ..files import atomic_write
+from ..schema import CaseSpec, DocumentSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .runner import Models
+    from ..runner import Models
 
 FINGERPRINT_NAME = ".fingerprint"
 RUN_LOG_NAME = "run.log"
@@ -340,7 +340,7 @@ def _feed(h: "hashlib._Hash", label: str, data: bytes) -> None:
 
 def environment_fingerprint(config: RunConfig, versions: dict[str, str]) -> str:
     """Hash of what every case of a batch shares: run config, gazetteers, model versions."""
-    from .entities import gazetteer_files
+    from ..stages.entities import gazetteer_files
 
     h = hashlib.sha256()
     _feed(h, "config", config.fingerprint().encode())
@@ -392,8 +392,8 @@ def probe_versions(config: RunConfig) -> dict[str, str]:
     import spacy
     from spacy import util as spacy_util
 
-    from . import __version__
-    from .registry import resolve_version
+    from .. import __version__
+    from ..registry import resolve_version
 
     ref = config.spacy_model
     try:
@@ -434,8 +434,8 @@ def probe_versions(config: RunConfig) -> dict[str, str]:
 
 def _probe_judge(config: RunConfig, classifier: str) -> str:
     """The judge version ``Models.load`` would report, reading only its small JSON file."""
-    from .judge import JUDGE_META
-    from .registry import resolve_judge
+    from ..stages.judge import JUDGE_META
+    from ..registry import resolve_judge
 
     if config.judge.lower() == "none":
         return "none"
@@ -477,15 +477,15 @@ class CaseAnalyser:
             torch.set_num_threads(threads)
             if threads == 1:
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from .runner import Models
+        from ..runner import Models
 
         self.config = config
         self.models = models if models is not None else Models.cached(config)
         self.environment = environment_fingerprint(config, self.models.versions())
 
     def __call__(self, case_dir: str, allowed_roots: Sequence[str | Path] = ()) -> CaseOutcome:
-        from .render import render_report_html
-        from .runner import analyse_case, report_json
+        from ..render import render_report_html
+        from ..runner import analyse_case, report_json
 
         start = time.perf_counter()
         case_id = Path(case_dir).name

@@ -23,10 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import Errors, ModelError
-from .nli_data import ID2LABEL, LABEL2ID, LABELS
-from .models import resolve_model_path
-from .registry import _models_dir, resolve_version
+from ..errors import Errors, ModelError
+from ..schema import ID2LABEL, LABEL2ID, LABELS
+from ..models import resolve_model_path
+from ..registry import _models_dir, resolve_version
 
 MODEL_META = "divergence.json"  # what a version folder needs besides the peft adapter
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")

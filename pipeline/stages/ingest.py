@@ -19,9 +19,9 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from .errors import CaseError, Errors, Warnings, warning_text
-from .manifest import check_nesting, document_format, read_checked, resolve_document
-from .schema import CaseSpec, Document, DocumentSpec, Sentence, Turn
+from ..errors import CaseError, Errors, Warnings, warning_text
+from ..manifest import check_nesting, document_format, read_checked, resolve_document
+from ..schema import CaseSpec, Document, DocumentSpec, Sentence, Turn
 
 # Published transcripts put Unicode whitespace around labels ("MS. PSAKI:\u00a0 Hi",
 # "Q\u00a0\u00a0\u00a0 On Russia"): horizontal whitespace is any whitespace but a newline,

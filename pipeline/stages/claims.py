@@ -24,7 +24,7 @@ from spacy.tokens import Doc, Span
 from .entities import canonicalise_case
 from .frames import PREDICATES, extract_frame
 from .ingest import ParseView, paragraphs
-from .schema import NON_PARTY_SIDES, CaseSpec, Claim, Document, Entity
+from ..schema import NON_PARTY_SIDES, CaseSpec, Claim, Document, Entity
 
 _LEMMA_PREDICATE = {lemma for lemmas in PREDICATES.values() for lemma in lemmas}
 _FILLER = re.compile(

@@ -26,12 +26,10 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset
 
-from .config import PROJECT_ROOT
-from .errors import DataError, Errors
+from ..config import PROJECT_ROOT
+from ..errors import DataError, Errors
 
-LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
-LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
-ID2LABEL: dict[int, str] = dict(enumerate(LABELS))
+from ..schema import ID2LABEL, LABEL2ID, LABELS  # noqa: F401 - the pair classifier's label order
 
 # FNC-1 stance -> NLI label: a body that agrees with the headline entails it, one
 # that disagrees contradicts it; "discuss" reports the claim without taking a side.
@@ -491,7 +489,7 @@ def load_user_labels(path: str | Path) -> Dataset:
         elif file.suffix in {".jsonl", ".json"}:
             frame = pd.read_json(file, lines=file.suffix == ".jsonl", dtype=False)
         elif file.suffix == ".csv":
-            from .labels import unneutralise_formula  # the export's CSV guards formula-like cells
+            from ..labels import unneutralise_formula  # the export's CSV guards formula-like cells
 
             frame = pd.read_csv(file, dtype=str, keep_default_na=False).map(unneutralise_formula)
         elif file.suffix in {".parquet", ".pq"}:

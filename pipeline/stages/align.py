@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .schema import AlignedPair, Claim
+from ..schema import AlignedPair, Claim
 
 _GENERIC = re.compile(r"^(NUM:|SIDE:)")
 # a quoted word or short phrase ('complete', "in their entirety"); the look-arounds keep

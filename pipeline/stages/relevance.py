@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .schema import Claim
+from ..schema import Claim
 
 
 @dataclass(frozen=True)

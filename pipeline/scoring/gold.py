@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .io import atomic_write
-from .errors import DataError, Errors
-from .schema import DIVERGENCE_TYPES
+from ..files import atomic_write
+from ..errors import DataError, Errors
+from ..schema import DIVERGENCE_TYPES
 
 SPANS_NAME = "gold-statements.json"
 
@@ -364,7 +364,7 @@ def _toml_str(value: str) -> str:
 
 def _case_toml(case_id: str, event: GoldEvent, documents: Sequence[Mapping[str, Any]],
                aliases: Mapping[str, Sequence[str]]) -> str:
-    lines = [f"# Built from the event gold file {event.id!r} by pipeline.gold.build_case.",
+    lines = [f"# Built from the event gold file {event.id!r} by pipeline.scoring.gold.build_case.",
              f"id = {_toml_str(case_id)}", f"title = {_toml_str(event.title)}"]
     if event.date:
         lines.append(f"date = {_toml_str(event.date)}")
@@ -563,7 +563,7 @@ def load_real_event(folder: str | Path) -> GoldEvent:
     so the items point at them by index exactly as in a paraphrased gold file; where each
     quote sits in the text is found later, in the report's stored text (:func:`real_case`).
     """
-    from .manifest import load_manifest
+    from ..manifest import load_manifest
 
     folder = Path(folder)
     path = folder / REAL_GOLD_NAME

@@ -13,7 +13,7 @@ import re
 from spacy.tokens import Span
 
 from .entities import NUMERIC_LABELS, number_value
-from .schema import Frame
+from ..schema import Frame
 
 # predicate class <- lemmas (verbs and their nominalisations)
 PREDICATES: dict[str, set[str]] = {

@@ -5,7 +5,7 @@ their own labelled claims, so the project trains its own. The recipe:
 
 1. data: SICK train+trial, SNLI dev, ANLI dev, FNC-1 (headline vs the body's most
    relevant sentences) and domain pairs made by corrupting the corpora's claims
-   (:mod:`pipeline.corruption`). Each public set is split by :func:`nli_data.holdout`
+   (:mod:`pipeline.datasets.corruption`). Each public set is split by :func:`nli_data.holdout`
    into a part to train on and a part to report on; nothing reported was trained on.
 2. model: the bundled all-MiniLM-L6-v2 (or any base) with a 3-way head; LoRA on
    every attention and feed-forward projection, and the pooler + head trained in
@@ -33,10 +33,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from datasets import Dataset
 
-from . import nli_data, registry
-from .classifier import MODEL_META, PairClassifier, build_base_model, resolve_base
-from .config import DEFAULT_MODELS_DIR, PROJECT_ROOT
-from .errors import DataError, Errors, ModelError
+from .. import registry
+from ..datasets import nli as nli_data
+from ..stages.classifier import MODEL_META, PairClassifier, build_base_model, resolve_base
+from ..config import DEFAULT_MODELS_DIR, PROJECT_ROOT
+from ..errors import DataError, Errors, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def build_domain_pairs(config: TrainConfig, *, extra_sentences: Sequence[str] = 
     """FactCC-style pairs from the corpora's claims (read at training time) plus news sentences."""
     import spacy
 
-    from .corruption import corpus_sentences, corrupt, pairs_to_dataset
+    from ..datasets.corruption import corpus_sentences, corrupt, pairs_to_dataset
 
     sentences = corpus_sentences(config.corpora_dir) if Path(config.corpora_dir).is_dir() else []
     sentences += list(extra_sentences)

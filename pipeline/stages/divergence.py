@@ -1,6 +1,6 @@
 """Stage 4: say how aligned claims differ.
 
-By default the learned judge (``pipeline.judge``) decides, for each aligned pair,
+By default the learned judge (``pipeline.stages.judge``) decides, for each aligned pair,
 whether the two accounts part or agree, and which claims the other sides leave out;
 this module builds what it reads (:class:`ContextBuilder`, :func:`omission_contexts`)
 and turns its verdicts into flags. Two sources of evidence feed it and explain it:
@@ -27,7 +27,7 @@ import numpy as np
 from .align import Alignment
 from .frames import ONE_SIDED_SCOPES
 from .judge import Judge, OmissionContext, PairContext, above_bar, content_words
-from .schema import Claim, Divergence
+from ..schema import Claim, Divergence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 
