@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pipeline"
-OUTSIDE_RUN = ("pipeline.training", "pipeline.scoring", "pipeline.review", "pipeline.batch.engine")
+OUTSIDE_RUN = ("pipeline.training", "pipeline.scoring", "pipeline.datasets", "pipeline.review", "pipeline.batch")
 
 _RUN_AND_LIST = """
 import json, sys
