@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import Errors, ModelError
+from ..files import replace_file
 from ..schema import ID2LABEL, LABEL2ID, LABELS
 from ..models import resolve_model_path
 from ..registry import _models_dir, resolve_version
@@ -74,20 +74,6 @@ def _weights_key(model: Any) -> str:
     return digest.hexdigest()[:20]
 
 
-def _atomic_replace(build: Any, target: Path) -> None:
-    """Run ``build(tmp_path)`` and move the result into place (concurrent loaders never see half a file)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        build(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def onnx_session(model: Any, tokenizer: Any, *, quantize: bool, version: str) -> Any:
     """An ONNX Runtime session for ``model`` (exported on first use, then cached).
 
@@ -117,7 +103,7 @@ def onnx_session(model: Any, tokenizer: Any, *, quantize: bool, version: str) ->
                         dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}},
                     )
 
-            _atomic_replace(export, fp32_path)
+            replace_file(fp32_path, export)
         if quantize and not path.is_file():
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -130,7 +116,7 @@ def onnx_session(model: Any, tokenizer: Any, *, quantize: bool, version: str) ->
                 finally:
                     root.setLevel(level)
 
-            _atomic_replace(quantise, path)
+            replace_file(path, quantise)
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.log_severity_level = 3

@@ -38,6 +38,7 @@ from ..datasets import nli as nli_data
 from ..stages.classifier import MODEL_META, PairClassifier, build_base_model, resolve_base
 from ..config import DEFAULT_MODELS_DIR, PROJECT_ROOT
 from ..errors import DataError, Errors, ModelError
+from ..files import atomic_write, publish_dir
 
 logger = logging.getLogger(__name__)
 
@@ -654,9 +655,7 @@ def train(config: TrainConfig, *, progress: Callable[[str], None] = logger.info)
         metrics["promotion"] = {"promoted": promoted, "reason": reason, "default_metrics": current_metrics}
         registry.write_json_atomic(staging / "metrics.json", metrics)
         (staging / "README.md").write_text(render_card(name, config, metrics), encoding="utf-8")
-        for file in staging.iterdir():  # mkstemp/safetensors write 0600; a model is meant to be shared
-            file.chmod(0o644)
-        os.replace(staging, models_dir / name)
+        publish_dir(staging, models_dir / name, overwrite=False)  # files made shareable, then renamed into place
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -810,9 +809,6 @@ def evaluate_version(name: str, *, models_dir: str | Path | None = None, progres
     )
     metrics["reevaluated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     registry.write_json_atomic(metrics_file, metrics)
-    card = folder / "README.md"
-    tmp = card.with_name(".README.md.tmp")
-    tmp.write_text(render_card(name, config, metrics), encoding="utf-8")
-    os.replace(tmp, card)
+    atomic_write(folder / "README.md", render_card(name, config, metrics))
     registry.register_version(name, metrics=_registry_summary(metrics), models_dir=models_dir)
     return metrics
