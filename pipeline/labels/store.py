@@ -13,28 +13,23 @@ file per project (stdlib ``sqlite3``, no server to run) that:
   once without "database is locked" errors;
 - versions its schema with ``PRAGMA user_version`` and an ordered migration list,
   so an older file is upgraded in place and a newer one is refused, not mangled.
-
-A label stores the claim texts it was given, so the export (``LabelStore.export``)
-is self-contained: it does not need the report folders, which may be regenerated.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import sqlite3
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import Errors, LabelError
-from .schema import DIVERGENCE_TYPES
+from ..errors import Errors, LabelError
+from .export import export_dataset, export_frame, write_export
+from .records import ClaimRef, HistoryEntry, Label
 
 if TYPE_CHECKING:  # heavy imports, only needed for export
     import datasets
@@ -43,234 +38,10 @@ if TYPE_CHECKING:  # heavy imports, only needed for export
 DB_ENV = "DIVERGENCE_LABELS_DB"
 DEFAULT_DB_NAME = "divergence-labels.sqlite"
 
-# "unrelated" is the reviewer's "not about the same thing": the pipeline aligned two
-# claims that do not talk about the same matter. The trainer maps it to "neutral".
-LABEL_TYPES: tuple[str, ...] = (*DIVERGENCE_TYPES, "unrelated")
-# accept / reject / correct / unrelated answer a flag; "missed" adds one the pipeline did not raise.
-FLAG_DECISIONS: tuple[str, ...] = ("accept", "reject", "correct", "unrelated")
-DECISIONS: tuple[str, ...] = (*FLAG_DECISIONS, "missed")
-EXPORT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet", "dataset")
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "premise",
-    "hypothesis",
-    "type",
-    "predicted_type",
-    "decision",
-    "case_id",
-    "divergence_id",
-    "claim_id_a",
-    "claim_id_b",
-    "doc_id_a",
-    "doc_id_b",
-    "side_a",
-    "side_b",
-    "topic",
-    "reviewer",
-    "time",
-)
-MAX_REVIEWER_LEN = 100
-# C0/C1 controls (an escape sequence can rewrite a terminal) and bidirectional overrides
-# (they reorder what is shown): printed escaped, refused in new reviewer names
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-# a spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...))
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def printable(text: object) -> str:
-    """``text`` with control and bidirectional formatting characters shown as escapes (``\\x1b``)."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
-
-
-def neutralise_formula(value: object) -> object:
-    """A CSV cell a spreadsheet shows as text: a leading ``'`` before a formula prefix (OWASP).
-    ``unneutralise_formula`` undoes it when the CSV is read back for training."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def unneutralise_formula(value: object) -> object:
-    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
-        return value[1:]
-    return value
-
 
 def default_db_path() -> Path:
     """``$DIVERGENCE_LABELS_DB`` if set, else ``./divergence-labels.sqlite``: one file per project."""
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB_NAME)
-
-
-# --- labels -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimRef:
-    """The part of a claim a label keeps: enough to train on without the report."""
-
-    id: str
-    doc_id: str
-    side: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Label:
-    """One reviewer's verdict on one flag, or one flag the pipeline missed.
-
-    ``claims`` holds two claims (premise, hypothesis) or one (an omission).
-    ``type`` is the reviewed type: the predicted one when accepted, the new one when
-    corrected, ``"unrelated"`` for "not about the same thing", and ``None`` when
-    rejected (the type is wrong but the right one is unknown; trainers skip it).
-    ``time`` is set by the store (UTC, ISO 8601).
-    """
-
-    case_id: str
-    decision: str
-    reviewer: str
-    claims: tuple[ClaimRef, ...]
-    divergence_id: str | None = None
-    type: str | None = None
-    predicted_type: str | None = None
-    topic: str | None = None
-    score: float | None = None
-    time: str | None = None
-
-    @classmethod
-    def for_flag(
-        cls,
-        *,
-        case_id: str,
-        divergence_id: str,
-        decision: str,
-        reviewer: str,
-        claims: Sequence[ClaimRef],
-        predicted_type: str,
-        type: str | None = None,
-        topic: str | None = None,
-        score: float | None = None,
-    ) -> "Label":
-        """A verdict on a flag the pipeline raised; derives the reviewed type from the decision."""
-        if decision == "accept":
-            type = predicted_type
-        elif decision == "reject":
-            type = None
-        elif decision == "unrelated":
-            type = "unrelated"
-        elif decision == "correct" and type == predicted_type:
-            # "changing" to the same type is agreeing with the model; count it as such
-            decision = "accept"
-        return cls(
-            case_id=case_id,
-            decision=decision,
-            reviewer=reviewer.strip(),
-            claims=tuple(claims),
-            divergence_id=divergence_id,
-            type=type,
-            predicted_type=predicted_type,
-            topic=topic,
-            score=score,
-        )
-
-    @classmethod
-    def missed(
-        cls, *, case_id: str, reviewer: str, claims: Sequence[ClaimRef], type: str, topic: str | None = None
-    ) -> "Label":
-        """A divergence the pipeline did not raise: two claims it did not align, or one omission."""
-        return cls(
-            case_id=case_id, decision="missed", reviewer=reviewer.strip(), claims=tuple(claims), type=type, topic=topic
-        )
-
-    @property
-    def key(self) -> str:
-        """Identity of what is labelled within a case: a later label on the same key replaces this one."""
-        if self.divergence_id is not None:
-            return flag_key(self.divergence_id)
-        return missed_key([c.id for c in self.claims])
-
-    def validate(self) -> None:
-        """Refuse anything a trainer could not use or a reviewer could not have meant."""
-
-        def bad(detail: str) -> LabelError:
-            return LabelError(Errors.E017, detail=detail)
-
-        if not self.case_id:
-            raise bad("no case id")
-        if not self.reviewer or not self.reviewer.strip():
-            raise bad("the reviewer's name is required")
-        if len(self.reviewer) > MAX_REVIEWER_LEN:
-            raise bad(f"reviewer name longer than {MAX_REVIEWER_LEN} characters")
-        if _UNPRINTABLE.search(self.reviewer):
-            raise bad("the reviewer's name contains control characters")
-        if self.decision not in DECISIONS:
-            raise bad(f"unknown decision {self.decision!r} (use one of: {', '.join(DECISIONS)})")
-        if self.type is not None and self.type not in LABEL_TYPES:
-            raise bad(f"unknown type {self.type!r} (use one of: {', '.join(LABEL_TYPES)})")
-        if not 1 <= len(self.claims) <= 2:
-            raise bad(f"a label needs one or two claims, got {len(self.claims)}")
-        if any(not c.id for c in self.claims):
-            raise bad("empty claim id")
-        if len(self.claims) == 2 and self.claims[0].id == self.claims[1].id:
-            raise bad(f"claim {self.claims[0].id!r} cannot be paired with itself")
-
-        single = len(self.claims) == 1
-        if self.decision == "missed":
-            if self.divergence_id is not None:
-                raise bad("a missed divergence cannot name a flag the pipeline raised")
-            if self.type is None or self.type == "unrelated":
-                raise bad("a missed divergence needs its type")
-            if single and self.type != "omission":
-                raise bad("a single claim can only be marked as an omission")
-            if not single and self.type == "omission":
-                raise bad("an omission is marked on one claim, not on a pair")
-            if not single and self.claims[0].side == self.claims[1].side:
-                raise bad(f"both claims are on side {self.claims[0].side!r}; link claims of different sides")
-            return
-
-        if not self.divergence_id:
-            raise bad(f"decision {self.decision!r} needs the divergence id of the flag")
-        if self.decision == "correct":
-            if self.type is None or self.type == "unrelated":
-                raise bad("a corrected flag needs its new type")
-            if single and self.type != "omission":
-                raise bad(f"this flag has one claim; it cannot be a {self.type!r} (reject it, or mark it unrelated)")
-            if not single and self.type == "omission":
-                raise bad("this flag pairs two claims; an omission is marked on one claim")
-        elif self.decision == "reject" and self.type is not None:
-            raise bad("a rejected flag has no type (use 'correct' to give the right one)")
-        elif self.decision == "unrelated" and self.type != "unrelated":
-            raise bad("'unrelated' labels have type 'unrelated'")
-        elif self.decision == "unrelated" and single:
-            raise bad("this flag has one claim, so it cannot pair unrelated claims (reject it instead)")
-        elif self.decision == "accept" and self.type != self.predicted_type:
-            raise bad("an accepted flag keeps its predicted type (use 'correct' to change it)")
-
-    def summary(self) -> dict[str, Any]:
-        """What ``reviews_for`` and the history show of a label."""
-        return {"decision": self.decision, "type": self.type, "reviewer": self.reviewer, "time": self.time}
-
-
-def flag_key(divergence_id: str) -> str:
-    return f"flag:{divergence_id}"
-
-
-def missed_key(claim_ids: Sequence[str]) -> str:
-    # order-insensitive: linking A-B and later B-A is the same link, relabelled
-    return "missed:" + "|".join(sorted(claim_ids))
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One change to one label: ``before``/``after`` are label summaries, ``None`` when absent."""
-
-    id: int
-    case_id: str
-    key: str
-    divergence_id: str | None
-    action: str  # "set" | "clear"
-    reviewer: str
-    time: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
 
 
 # --- schema -------------------------------------------------------------------------
@@ -533,47 +304,18 @@ class LabelStore:
             for r in reversed(rows)
         ]
 
-    # export
+    # export (pipeline.labels.export)
 
     def to_pandas(self, *, case_id: str | None = None) -> "pd.DataFrame":
-        """Labelled claim pairs, one row per current label, columns ``EXPORT_COLUMNS``.
-
-        Omissions have the claim as ``premise`` and an empty ``hypothesis``; rejected
-        flags have ``type`` None (trainers skip rows without a type).
-        """
-        import pandas as pd
-
-        rows = [_export_row(label) for label in self.labels(case_id=case_id)]
-        frame = pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
-        return frame.astype("string")  # typed even when empty or all-null, for Parquet/Arrow
+        """Current labels as the export's rows (``export.EXPORT_COLUMNS``)."""
+        return export_frame(self.labels(case_id=case_id))
 
     def to_dataset(self, *, case_id: str | None = None) -> "datasets.Dataset":
-        import datasets
-
-        features = datasets.Features({c: datasets.Value("string") for c in EXPORT_COLUMNS})
-        rows = [_export_row(label) for label in self.labels(case_id=case_id)]
-        return datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in EXPORT_COLUMNS}, features=features)
+        return export_dataset(self.labels(case_id=case_id))
 
     def export(self, out: str | Path, *, format: str, case_id: str | None = None) -> tuple[Path, int]:
         """Write the labels to ``out`` (a file, or a folder for ``dataset``) atomically; return (path, rows)."""
-        if format not in EXPORT_FORMATS:
-            raise LabelError(Errors.E095, detail=f"unknown format {format!r} (use {', '.join(EXPORT_FORMATS)})")
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if format == "dataset":
-            dataset = self.to_dataset(case_id=case_id)
-            _replace_dir(out, lambda tmp: dataset.save_to_disk(str(tmp)))
-            return out, len(dataset)
-        if out.is_dir():
-            raise LabelError(Errors.E095, path=out, detail=f"is a folder; {format} export writes a file")
-        frame = self.to_pandas(case_id=case_id)
-        writers: dict[str, Callable[[Path], None]] = {
-            "jsonl": lambda tmp: frame.to_json(tmp, orient="records", lines=True, force_ascii=False),
-            "csv": lambda tmp: frame.map(neutralise_formula).to_csv(tmp, index=False),
-            "parquet": lambda tmp: frame.to_parquet(tmp, index=False),
-        }
-        _replace_file(out, writers[format])
-        return out, len(frame)
+        return write_export(self.labels(case_id=case_id), out, format=format)
 
 
 def _where(**filters: str | None) -> tuple[str, list[str]]:
@@ -599,61 +341,3 @@ def _label_of(row: sqlite3.Row) -> Label:
         score=row["score"],
         time=row["time"],
     )
-
-
-def _export_row(label: Label) -> dict[str, Any]:
-    a = label.claims[0]
-    b = label.claims[1] if len(label.claims) > 1 else None
-    return {
-        "premise": a.text,
-        "hypothesis": b.text if b else "",
-        "type": label.type,
-        "predicted_type": label.predicted_type,
-        "decision": label.decision,
-        "case_id": label.case_id,
-        "divergence_id": label.divergence_id,
-        "claim_id_a": a.id,
-        "claim_id_b": b.id if b else None,
-        "doc_id_a": a.doc_id,
-        "doc_id_b": b.doc_id if b else None,
-        "side_a": a.side,
-        "side_b": b.side if b else None,
-        "topic": label.topic,
-        "reviewer": label.reviewer,
-        "time": label.time,
-    }
-
-
-# --- atomic writes -------------------------------------------------------------------
-
-
-def _replace_file(out: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; an export is meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _replace_dir(out: Path, write: Callable[[Path], None]) -> None:
-    """Fill a fresh sibling folder, then swap it in: readers see the old or the new export, never a mix."""
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
-        write(tmp)
-        if out.exists():
-            if not out.is_dir():
-                raise LabelError(Errors.E095, path=out, detail="is a file; dataset export writes a folder")
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            os.replace(out, old)  # renaming onto an empty folder is allowed
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
