@@ -11,6 +11,9 @@
 ``history``. Paths are relative to the models folder so the folder can be moved or
 committed. Every write goes to a temp file in the same folder and is then
 ``os.replace``-d over the old one, so a crash never leaves a half-written registry.
+``model_versions`` names the versions a run uses, from loaded models or probed from
+its configuration (the one implementation behind ``Models.versions`` and batch
+fingerprints).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .config import DEFAULT_MODELS_DIR, RunConfig
+from .errors import DivergenceError, Errors, ModelError
 from .files import atomic_write
-from .config import DEFAULT_MODELS_DIR
-from .errors import Errors, ModelError
 
 REGISTRY_FILE = "registry.json"
+CLASSIFIER_META = "divergence.json"  # what a pair-classifier version folder holds besides its adapter
+JUDGE_META = "judge.json"  # a judge version folder's one file of weights
 
 
 @dataclass
@@ -157,7 +162,7 @@ def resolve_version(ref: str, *, models_dir: str | Path | None = None) -> tuple[
     entry = data["versions"].get(name)
     if entry is None:
         folder = _models_dir(models_dir) / name
-        return (name, folder) if ref != "default" and (folder / "divergence.json").is_file() else None
+        return (name, folder) if ref != "default" and (folder / CLASSIFIER_META).is_file() else None
     return name, _models_dir(models_dir) / entry.get("path", name)
 
 
@@ -198,7 +203,88 @@ def resolve_judge(ref: str, *, models_dir: str | Path | None = None) -> Path | N
     if entry is not None:
         return _models_dir(models_dir) / entry.get("path", name)
     path = Path(ref)
-    if (path / "judge.json").is_file() or (path.is_file() and path.suffix == ".json"):
+    if (path / JUDGE_META).is_file() or (path.is_file() and path.suffix == ".json"):
         return path
     folder = _models_dir(models_dir) / name
-    return folder if (folder / "judge.json").is_file() else None
+    return folder if (folder / JUDGE_META).is_file() else None
+
+
+# --- the versions a run uses ------------------------------------------------------------------
+
+
+def model_versions(config: RunConfig, *, spacy_meta: dict[str, Any] | None = None, encoder: str | None = None,
+                   classifier: str | None = None, judge: str | None = None) -> dict[str, str]:
+    """The model versions that decide a report: ``report.json``'s ``models`` and part of each
+    batch case's fingerprint.
+
+    Loaded models (``runner.Models.versions``) pass what they loaded. What is not passed is
+    probed from ``config`` without loading any weights (package metadata, the registry, a
+    judge's small JSON file), resolved the way ``Models.load`` resolves it, so a batch driver
+    decides which cases are unchanged without starting a worker or loading a model.
+    """
+    import spacy
+
+    from . import __version__
+
+    meta = spacy_meta if spacy_meta is not None else _probe_spacy_meta(config.spacy_model)
+    if classifier is None:
+        classifier = _probe_classifier(config)
+    return {
+        "divergence": __version__,
+        "spacy": spacy.__version__,
+        "spacy_model": f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}",
+        "encoder": encoder if encoder is not None else config.encoder,
+        "classifier": classifier,
+        "judge": judge if judge is not None else _probe_judge(config, classifier),
+    }
+
+
+def _probe_spacy_meta(ref: str) -> dict[str, Any]:
+    from spacy import util as spacy_util
+
+    try:
+        if Path(ref).expanduser().exists():
+            return spacy_util.get_model_meta(Path(ref).expanduser())
+        if spacy_util.is_package(ref):
+            return spacy_util.get_model_meta(spacy_util.get_package_path(ref))
+    except (OSError, ValueError):
+        pass
+    return {"lang": "?", "name": ref, "version": "?"}
+
+
+def _probe_classifier(config: RunConfig) -> str:
+    """The pair-classifier version ``Models.load`` would report (``PairClassifier.load``'s naming)."""
+    ref = config.classifier
+    if ref.lower() == "none":
+        return "none"
+    try:
+        found = resolve_version(ref, models_dir=Path(config.models_dir))
+    except DivergenceError:
+        found = None
+    if found is not None:
+        return found[0]
+    if ref == "default":
+        return "none"  # Models.load warns (W003) and runs without a classifier
+    if (Path(ref).expanduser() / CLASSIFIER_META).is_file():
+        return Path(ref).expanduser().name
+    return ref
+
+
+def _probe_judge(config: RunConfig, classifier: str) -> str:
+    """The judge version ``Models.load`` would report, reading only its small JSON file."""
+    if config.judge.lower() == "none":
+        return "none"
+    try:
+        path = resolve_judge(config.judge, models_dir=Path(config.models_dir))
+    except DivergenceError:
+        path = None
+    if path is None:
+        return "none"  # Models.load warns (W003) for the default judge and runs the hand rules
+    try:
+        raw = json.loads((path / JUDGE_META if path.is_dir() else path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "none"
+    trained = (raw.get("meta") or {}).get("classifier") or "none"
+    if classifier == "none" and trained != "none":
+        return "none"  # W005: a judge trained on a classifier's outputs does not run without one
+    return path.name if path.is_dir() else str(raw.get("version") or "judge")

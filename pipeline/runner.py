@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .stages.align import AlignConfig, align_claims
 from .stages.claims import extract_claims
 from .config import RunConfig
@@ -80,17 +79,11 @@ class Models:
         return _cached_models(config)
 
     def versions(self) -> dict[str, str]:
-        import spacy
+        from .registry import model_versions
 
-        meta = self.nlp.meta
-        return {
-            "divergence": __version__,
-            "spacy": spacy.__version__,
-            "spacy_model": f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}",
-            "encoder": self.encoder.name,
-            "classifier": getattr(self.scorer, "version", "none") if self.scorer else "none",
-            "judge": self.judge.version if self.judge else "none",
-        }
+        return model_versions(self.config, spacy_meta=self.nlp.meta, encoder=self.encoder.name,
+                              classifier=getattr(self.scorer, "version", "none") if self.scorer else "none",
+                              judge=self.judge.version if self.judge else "none")
 
 
 @lru_cache(maxsize=2)

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.batch.engine import (
-    FINGERPRINT_NAME, BatchConfig, CaseAnalyser, _exclusive, probe_versions, read_manifest_table, run_batch,
-)
+from pipeline.batch import FINGERPRINT_NAME, BatchConfig, CaseAnalyser, read_manifest_table, run_batch
+from pipeline.batch.outputs import exclusive
 from pipeline.cli import app
 from pipeline.config import RunConfig
 from pipeline.errors import BatchError, CaseError
+from pipeline.registry import model_versions
 from tests.conftest import REPO, write_case
 
 runner = CliRunner()
@@ -82,7 +82,7 @@ def log_entries(out: Path) -> list[dict]:
 
 def test_probe_versions_agree_with_the_loaded_models(models, run_config):
     # the driver skips unchanged cases on the probe; a mismatch would recompute every case on every run
-    assert probe_versions(run_config) == models.versions()
+    assert model_versions(run_config) == models.versions()
 
 
 def test_unchanged_cases_are_skipped_and_changed_ones_recomputed(tmp_path, run_config, models, analyser):
@@ -215,7 +215,7 @@ def test_a_second_batch_on_the_same_output_folder_is_refused(tmp_path, run_confi
     tiny_case(tmp_path / "in" / "a", "a")
     out = tmp_path / "out"
     out.mkdir()
-    with _exclusive(out), pytest.raises(BatchError, match=r"another batch is writing.*\[E115\]"):
+    with exclusive(out), pytest.raises(BatchError, match=r"another batch is writing.*\[E115\]"):
         run_batch(tmp_path / "in", out, config=run_config)
 
 

@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 from review_fixtures import CASE_ID, report_data, write_report
 
-from pipeline.batch.engine import FINGERPRINT_NAME, CaseOutcome, _commit, _is_current, case_inputs, read_manifest_table, run_batch
+from pipeline.batch import FINGERPRINT_NAME, CaseOutcome, case_inputs, read_manifest_table, run_batch
+from pipeline.batch.fingerprints import commit_case, is_current
 from pipeline.commands import review as review_commands
 from pipeline.config import RunConfig
 from pipeline.errors import BatchError, CaseError, DivergenceError, LabelError, ReportError
@@ -171,7 +172,7 @@ def test_batch_checks_documents_before_hashing_them(tmp_path: Path) -> None:
         import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         from pathlib import Path
-        from pipeline.batch.engine import case_inputs
+        from pipeline.batch import case_inputs
         for case_dir in ({str(fifo_case)!r}, {str(zero_case)!r}):
             case, digest, size = case_inputs(case_dir, allowed_roots=(Path("/dev"),))
             print(case.id, size)
@@ -191,7 +192,7 @@ def test_a_refused_document_changes_the_fingerprint_once_fixed(tmp_path: Path, s
 
 
 def test_manifest_table_documents_stay_beside_the_table(tmp_path: Path, secret: Path) -> None:
-    from pipeline.batch.engine import find_input
+    from pipeline.batch import find_input
 
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -340,15 +341,15 @@ def test_fingerprint_vouches_for_the_outputs(tmp_path: Path, tamper: str) -> Non
     outcome = CaseOutcome("c", "cases/c", "ok", 1.0, fingerprint="f" * 64, report_json=report,
                           report_html="<html>report</html>\n")
     case_out = tmp_path / "c"
-    _commit(outcome, case_out)
-    assert _is_current(case_out, "f" * 64) and not _is_current(case_out, "e" * 64)
+    commit_case(outcome, case_out)
+    assert is_current(case_out, "f" * 64) and not is_current(case_out, "e" * 64)
     js, html = case_out / "report.json", case_out / "report.html"
     {"truncate-json": lambda: os.truncate(js, 1000),
      "empty-object": lambda: js.write_text("{}"),
      "edit-json": lambda: js.write_text(report.replace('"d43"', '"d99"')),
      "empty-html": lambda: html.write_text(""),
      "delete-html": html.unlink}[tamper]()
-    assert not _is_current(case_out, "f" * 64)
+    assert not is_current(case_out, "f" * 64)
     lines = (case_out / FINGERPRINT_NAME).read_text().splitlines()
     assert lines[0] == "f" * 64 and f"{hashlib.sha256(report.encode()).hexdigest()}  report.json" in lines
 
@@ -362,12 +363,13 @@ def test_batch_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
     jobs = [two_doc_case(tmp_path / f"c{i}", "b.txt", b_content="Q Five?\n") for i in range(2)]
     script = textwrap.dedent(f"""
         import multiprocessing, sys, time
-        from pipeline.batch.engine import BatchConfig, _Job, _local_engine
+        from pipeline.batch import BatchConfig, Job
+        from pipeline.batch.local import local_engine
         from pipeline.config import RunConfig
         if __name__ == "__main__":
             config = RunConfig(spacy_model="/no/such/model", classifier="none")
-            jobs = [_Job(f"c{{i}}", d, "x", 1) for i, d in enumerate({[str(j) for j in jobs]!r})]
-            stream = _local_engine(jobs, config=config, options=BatchConfig(workers=2, threads_per_worker=1))
+            jobs = [Job(f"c{{i}}", d, "x", 1) for i, d in enumerate({[str(j) for j in jobs]!r})]
+            stream = local_engine(jobs, config=config, options=BatchConfig(workers=2, threads_per_worker=1))
             next(stream)
             print(" ".join(str(p.pid) for p in multiprocessing.active_children()
                            if p.name.startswith(("SpawnProcess", "Process"))), flush=True)
@@ -456,7 +458,7 @@ def test_an_empty_access_token_is_an_error_at_start(tmp_path: Path, store: Label
     with pytest.raises(DivergenceError, match="the access token is empty"):
         create_app([write_report(tmp_path / "r")], store=store, token=token)
     result = CliRunner().invoke(_review_cli(), ["review", str(tmp_path / "r"), "--db", str(store.path), "--token", token])
-    assert result.exit_code == 1 and "[E096]" in result.output
+    assert result.exit_code == 2 and "[E096]" in result.output
 
 
 def _review_cli():

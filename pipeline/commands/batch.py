@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         Exit status: 0 when every case is ok or unchanged, 1 when any case failed
         (each is listed with its error), 2 when the batch cannot run at all.
         """
-        from ..batch.engine import BatchConfig, ProgressReporter, run_batch
+        from ..batch import BatchConfig, ProgressReporter, run_batch
 
         config: RunConfig = (ctx.obj or RunConfig()).with_overrides(
             claim_threshold=claim_threshold, top_k=top_k, min_similarity=min_similarity, max_doc_mb=max_doc_mb)

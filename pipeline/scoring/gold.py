@@ -350,31 +350,19 @@ def _unique_slugs(ids: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _toml_str(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
 def _case_toml(case_id: str, event: GoldEvent, documents: Sequence[Mapping[str, Any]],
                aliases: Mapping[str, Sequence[str]]) -> str:
-    lines = [f"# Built from the event gold file {event.id!r} by pipeline.scoring.gold.build_case.",
-             f"id = {_toml_str(case_id)}", f"title = {_toml_str(event.title)}"]
+    import tomli_w
+
+    manifest: dict[str, Any] = {"id": case_id, "title": event.title}
     if event.date:
-        lines.append(f"date = {_toml_str(event.date)}")
-    for doc in documents:
-        lines += ["", "[[documents]]"]
-        lines += [f"{k} = {_toml_str(str(v))}" for k, v in doc.items() if v is not None]
-    for side, names in aliases.items():
-        if names:
-            lines += ["", f"[sides.{_toml_str(side)}]", "aliases = [" + ", ".join(map(_toml_str, names)) + "]"]
-    return "\n".join(lines) + "\n"
+        manifest["date"] = event.date
+    manifest["documents"] = [{k: str(v) for k, v in doc.items() if v is not None} for doc in documents]
+    sides = {side: {"aliases": list(names)} for side, names in aliases.items() if names}
+    if sides:
+        manifest["sides"] = sides
+    header = f"# Built from the event gold file {event.id!r} by pipeline.scoring.gold.build_case.\n"
+    return header + tomli_w.dumps(manifest)
 
 
 # --- scoring --------------------------------------------------------------------------------
