@@ -3,11 +3,12 @@
 Like spaCy's ``Errors`` table: messages live here, call sites raise
 ``CaseError(Errors.E002, path=..., detail=...)``, so wording stays consistent and
 users can search for a code. The CLI prints ``str(err)``: one line that names the
-file and the problem.
+file and the problem, and exits with ``ExitStatus.ERROR``.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
 from pathlib import Path
 
 
@@ -70,7 +71,7 @@ class Errors:
     E102 = "report does not belong to this gold case: {detail}"
     E103 = "gold quote not found in document {doc!r}: {quote!r}"
     E104 = "no event found: expected gold files (*.json) or real-event folders (case.toml + gold.json)"
-    # E110-E119: batch processing (pipeline.batch.engine, divergence batch)
+    # E110-E119: batch processing (pipeline.batch, divergence batch)
     E110 = "no cases found: expected case folders (each with case.toml) or a manifest table (manifest.csv or manifest.jsonl)"
     E111 = "case id {case_id!r} is also used by {other}; each case in a batch needs its own id"
     E112 = "analysis failed unexpectedly: {detail}"
@@ -89,6 +90,16 @@ class Warnings:
     W004 = "removed {what} from the text"
     W005 = "the divergence judge {judge!r} reads the pair classifier's probabilities and no classifier is loaded; the hand rules decide instead"
     W006 = "the divergence judge {judge!r} was trained on the probabilities of classifier {trained!r}, not {loaded!r}; its thresholds may not fit (retrain it: divergence train-judge)"
+
+
+class ExitStatus(IntEnum):
+    """What the exit status of every ``divergence`` command means: the one table the commands
+    follow (``pipeline.commands.common``), so a script can tell the outcomes apart."""
+
+    OK = 0  # done
+    FAILED = 1  # done, but some of the items failed, each listed with its error (batch: a case; --fail-fast)
+    ERROR = 2  # nothing done: bad input or option, a model, data or output that cannot be used (one `error:` line)
+    PARTIAL = 3  # done, but part of the input was left out and listed (run: documents skipped, in the report)
 
 
 class DivergenceError(Exception):

@@ -387,7 +387,7 @@ def test_cli_missing_data_is_one_line_naming_the_file(tmp_path):
     result = CliRunner().invoke(
         cli_app(), ["evaluate", "--task", "stsb", "--path", str(tmp_path), "--out", str(tmp_path / "r.json")]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{tmp_path / 'sts-dev.csv'}: stsb data not found" in result.output
     assert not (tmp_path / "r.json").exists()
 

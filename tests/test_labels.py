@@ -361,7 +361,7 @@ def test_cli_export_and_history(cli: typer.Typer, store: LabelStore, tmp_path: P
 def test_cli_refuses_a_missing_database(cli: typer.Typer, tmp_path: Path) -> None:
     missing = tmp_path / "nope.sqlite"
     result = CliRunner().invoke(cli, ["labels", "export", "--db", str(missing), "--out", str(tmp_path / "x.jsonl")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{missing}: labels database not found" in result.output
     assert not missing.exists()  # a typo must not create an empty database
 

@@ -342,9 +342,9 @@ def test_review_command_names_a_bad_report_folder(tmp_path: Path) -> None:
     app = typer.Typer()
     review_commands.register(app)
     result = CliRunner().invoke(app, ["review", str(tmp_path), "--db", str(tmp_path / "labels.sqlite")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == (
-        f"{tmp_path}: not a report folder (no report.json): run `divergence run CASE_DIR` to make one [E015]"
+        f"error: {tmp_path}: not a report folder (no report.json): run `divergence run CASE_DIR` to make one [E015]"
     )
 
 

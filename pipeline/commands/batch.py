@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from ..config import RunConfig
-from ..errors import DivergenceError
+from .common import ExitStatus, failures, finish
+from .options import AllowRoot, ClaimThreshold, MaxDocMb, MinSimilarity, TopK, run_config
 
 
 def register(app: typer.Typer) -> None:
@@ -22,11 +23,11 @@ def register(app: typer.Typer) -> None:
         threads_per_worker: int | None = typer.Option(None, "--threads-per-worker", min=1, help="Torch threads per worker (default: cores / workers; 1 per Ray actor)."),
         force: bool = typer.Option(False, "--force", help="Recompute every case, even unchanged ones."),
         fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first case that fails."),
-        claim_threshold: float = typer.Option(RunConfig.claim_threshold, help="Minimum claim-detector score for a sentence to be a claim."),
-        top_k: int = typer.Option(RunConfig.top_k, help="Neighbours per claim in the alignment index."),
-        min_similarity: float = typer.Option(RunConfig.min_similarity, help="Minimum combined alignment score for a pair."),
-        max_doc_mb: float = typer.Option(RunConfig.max_doc_mb, help="Refuse documents larger than this (MB)."),
-        allow_root: list[Path] = typer.Option([], "--allow-root", help="A folder outside the case folders that documents may be read from (repeatable); a manifest table's folder always is."),
+        claim_threshold: ClaimThreshold = RunConfig.claim_threshold,
+        top_k: TopK = RunConfig.top_k,
+        min_similarity: MinSimilarity = RunConfig.min_similarity,
+        max_doc_mb: MaxDocMb = RunConfig.max_doc_mb,
+        allow_root: AllowRoot = [],
     ) -> None:
         """Analyse many cases; unchanged ones are skipped, a killed batch resumes where it stopped.
 
@@ -35,16 +36,13 @@ def register(app: typer.Typer) -> None:
         """
         from ..batch import BatchConfig, ProgressReporter, run_batch
 
-        config: RunConfig = (ctx.obj or RunConfig()).with_overrides(
-            claim_threshold=claim_threshold, top_k=top_k, min_similarity=min_similarity, max_doc_mb=max_doc_mb)
+        config = run_config(ctx, claim_threshold=claim_threshold, top_k=top_k, min_similarity=min_similarity,
+                            max_doc_mb=max_doc_mb)
         options = BatchConfig(workers=workers, engine=engine.lower(), address=address, force=force,
                               fail_fast=fail_fast, threads_per_worker=threads_per_worker)
-        try:
+        with failures(path=out):
             result = run_batch(input_path, out, config=config, options=options, reporter=ProgressReporter(),
                                allowed_roots=tuple(allow_root))
-        except DivergenceError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
         ok, skipped, failed = (len(result.by_status(s)) for s in ("ok", "skipped", "failed"))
         typer.echo(f"{out}: {len(result.outcomes)} cases ({ok} analysed, {skipped} unchanged, {failed} failed) "
                    f"in {result.seconds:.1f}s; {result.divergences} flags in {out / 'summary.csv'}")
@@ -52,5 +50,4 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {outcome.error}", err=True)
         if result.stopped_early:
             typer.echo("stopped at the first failure (--fail-fast); rerun to process the rest", err=True)
-        if not result.ok:
-            raise typer.Exit(1)
+        finish(ExitStatus.OK if result.ok else ExitStatus.FAILED)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import DivergenceError
+from .common import failures
 
 DEFAULT_OUT_DIR = Path("reports") / "evaluation"
 
@@ -87,7 +87,7 @@ def evaluate_command(
         import torch
 
         torch.set_num_threads(threads)
-    try:
+    with failures():
         config = ev.EvalConfig(
             tasks=ev.TASKS if task is TaskChoice.all else (task.value,),
             path=str(path) if path else None,
@@ -105,9 +105,6 @@ def evaluate_command(
         )
         target = out or DEFAULT_OUT_DIR / f"{task.value}.json"
         ev.write_results(results, target)
-    except DivergenceError as err:
-        typer.echo(f"error: {err}", err=True)  # one unwrapped line, whatever the terminal width
-        raise typer.Exit(1) from None
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: no 80-column squeeze
         console = Console(width=160)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..config import DEFAULT_MODELS_DIR, PROJECT_ROOT, RunConfig
-from ..errors import DivergenceError
+from .common import fail, failures
 
 DEFAULT_EVENTS = [PROJECT_ROOT.parent / "shared" / "gold", PROJECT_ROOT.parent / "shared" / "real"]
 
@@ -24,11 +24,6 @@ class Promote(str, Enum):
     auto = "auto"
     always = "always"
     never = "never"
-
-
-def _fail(err: object) -> None:
-    typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,20 +46,17 @@ def benchmark_command(
     from ..runner import Models
 
     config: RunConfig = ctx.obj or RunConfig()
-    try:
+    with failures():
         paths = events or DEFAULT_EVENTS
         models = Models.load(config if mode == Mode.fixed else config.with_overrides(judge="none"))
         if mode == Mode.fixed and models.judge is None:
-            _fail(f"{config.models_dir}: no judge {config.judge!r} to run (see divergence train-judge)")
+            fail(f"{config.models_dir}: no judge {config.judge!r} to run (see divergence train-judge)")
         result = benchmark(paths, mode=mode.value, config=config, models=models, work_dir=work_dir,
                            progress=lambda line: typer.echo(line, err=True))
-    except DivergenceError as err:
-        _fail(err)
-        return
-    typer.echo(format_table(result))
-    from ..files import atomic_write
+        typer.echo(format_table(result))
+        from ..files import atomic_write
 
-    atomic_write(out, json.dumps(result, indent=1, ensure_ascii=False))
+        atomic_write(out, json.dumps(result, indent=1, ensure_ascii=False))
     typer.echo(f"wrote {out}")
 
 
@@ -92,14 +84,11 @@ def fit_and_report(events: list[Path], *, version: str | None, config: RunConfig
     from ..training.judge import format_table, train_judge
     from ..runner import Models
 
-    try:
+    with failures():
         models = Models.load(config)
         result = train_judge(events, version=version, config=config, models=models, work_dir=work_dir,
                              labels=labels, reports=reports, promote=promote, models_dir=models_dir,
                              progress=lambda line: typer.echo(line, err=True))
-    except DivergenceError as err:
-        _fail(err)
-        return
     typer.echo(format_table(result["loeo"]))
     typer.echo(f"{result['path']}: judge {result['version']} "
                f"({'promoted to default' if result['promoted'] else 'registered, not promoted'}: {result['reason']})")

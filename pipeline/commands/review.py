@@ -12,6 +12,7 @@ import typer
 
 from ..errors import DivergenceError, Errors, LabelError, ReportError
 from ..labels import DB_ENV, EXPORT_FORMATS, LabelStore, default_db_path, printable
+from .common import fail, failures
 
 DEFAULT_PORT = 8765
 TOKEN_ENV = "DIVERGENCE_REVIEW_TOKEN"
@@ -55,7 +56,7 @@ def review(
 
     from ..review import create_app
 
-    try:
+    with failures():
         folders = list(report_dirs or [])
         if not folders:
             folders = sorted(p.parent for p in Path("reports").glob("*/report.json"))
@@ -68,13 +69,8 @@ def review(
         store = LabelStore(db)
         skipped: list[ReportError] = []
         app = create_app(folders, store=store, token=token, reviewer=reviewer, skipped=skipped)
-    except DivergenceError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
     if len(skipped) == len(folders):  # nothing to serve: each folder's problem, then exit
-        for err in skipped:
-            typer.echo(str(err), err=True)
-        raise typer.Exit(1)
+        fail(*skipped)
     for err in skipped:
         typer.echo(f"warning: skipped {err}", err=True)
 
@@ -94,15 +90,9 @@ def export(
     case: Optional[str] = typer.Option(None, "--case", help="only this case's labels"),
 ) -> None:
     """Export labelled claim pairs for `divergence train --labels`."""
-    try:
+    with failures(action="cannot write the export", path=out):
         store = _existing_store(db)
         path, rows = store.export(out, format=format, case_id=case)
-    except DivergenceError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
-    except OSError as err:
-        typer.echo(f"{out}: cannot write export: {err.strerror or err}", err=True)
-        raise typer.Exit(1) from err
     typer.echo(f"Wrote {rows} labelled pair(s) to {path}")
 
 
@@ -115,12 +105,9 @@ def history(
     """Show who changed which label when, before -> after (oldest first, one change a line)."""
     from ..review import label_text
 
-    try:
+    with failures():
         store = _existing_store(db)
         entries = store.history(case_id=case, divergence_id=divergence, limit=limit or None)
-    except DivergenceError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
     if not entries:
         typer.echo("No label changes recorded.")
         return

@@ -10,14 +10,9 @@ from typing import Optional
 import typer
 
 from ..config import DEFAULT_MODELS_DIR
-from ..errors import DivergenceError
+from .common import failures
 
 models_app = typer.Typer(help="List, promote and roll back trained pair-classifier versions.", no_args_is_help=True)
-
-
-def _fail(err: DivergenceError) -> None:
-    typer.echo(str(err), err=True)
-    raise typer.Exit(code=2)
 
 
 def train_command(
@@ -81,11 +76,8 @@ def train_command(
     if swapped_sources:
         overrides["swapped_sources"] = tuple(s.strip() for s in swapped_sources.split(",") if s.strip())
     config = TrainConfig.smoke_recipe(**overrides) if smoke else TrainConfig(**overrides)
-    try:
+    with failures():
         result = train(config, progress=typer.echo)
-    except DivergenceError as err:
-        _fail(err)
-        return
     typer.echo(f"version {result.version} -> {result.path}")
     _print_heldout(result.metrics)
     typer.echo(("promoted: " if result.promoted else "not promoted: ") + result.reason)
@@ -125,11 +117,8 @@ def list_command(
     """List trained versions; * marks the default."""
     from ..registry import list_versions
 
-    try:
+    with failures():
         versions = list_versions(models_dir)
-    except DivergenceError as err:
-        _fail(err)
-        return
     if as_json:
         typer.echo(json.dumps([v.__dict__ for v in versions], indent=2))
         return
@@ -148,11 +137,8 @@ def promote_command(
     """Make a version the default used by `divergence run`."""
     from ..registry import promote
 
-    try:
+    with failures():
         info = promote(name, models_dir=models_dir)
-    except DivergenceError as err:
-        _fail(err)
-        return
     typer.echo(f"default is now {info.name}")
 
 
@@ -165,11 +151,8 @@ def evaluate_command(
     from ..training.classifier import evaluate_version
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
+    with failures():
         metrics = evaluate_version(name, models_dir=models_dir, progress=typer.echo)
-    except DivergenceError as err:
-        _fail(err)
-        return
     _print_heldout(metrics)
 
 
@@ -178,11 +161,8 @@ def rollback_command(models_dir: Path = typer.Option(DEFAULT_MODELS_DIR, "--mode
     """Re-promote the previous default."""
     from ..registry import rollback
 
-    try:
+    with failures():
         info = rollback(models_dir=models_dir)
-    except DivergenceError as err:
-        _fail(err)
-        return
     typer.echo(f"default is now {info.name}")
 
 
