@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -317,6 +318,11 @@ def test_dataset_export_replaces_the_previous_one(store: LabelStore, tmp_path: P
     assert by_id["d-reject"]["type"] is None and by_id["d-correct"]["type"] == "contradiction"
     # the old export was swapped out whole; no temporary folders are left behind
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # shared like any output (pipeline.files), not the 0700/0600 of a temporary folder and its files
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o666 & ~umask}
 
 
 def test_empty_export_still_has_the_columns(store: LabelStore, tmp_path: Path) -> None:
@@ -331,6 +337,11 @@ def test_unknown_export_format_is_refused(store: LabelStore, tmp_path: Path) -> 
     (tmp_path / "taken").mkdir()
     with pytest.raises(LabelError, match="is a folder; jsonl export writes a file"):
         store.export(tmp_path / "taken", format="jsonl")
+    (tmp_path / "a-file").write_text("keep me")
+    with pytest.raises(LabelError, match="is a file; dataset export writes a folder"):
+        store.export(tmp_path / "a-file", format="dataset")
+    assert (tmp_path / "a-file").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".a-file")] == []  # no temporary folder left
 
 
 # --- CLI ------------------------------------------------------------------------------

@@ -105,11 +105,14 @@ def evaluate_command(
         )
         target = out or DEFAULT_OUT_DIR / f"{task.value}.json"
         ev.write_results(results, target)
+    show_results(results, ev.check_targets(results), target)
+
+
+def show_results(results, checks, target: Path) -> None:  # noqa: ANN001 - pandas.DataFrames
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: no 80-column squeeze
         console = Console(width=160)
     console.print(results_table(results))
-    checks = ev.check_targets(results)
     if not checks.empty:
         console.print(targets_table(checks))
     console.print(f"wrote {target}")
