@@ -34,6 +34,8 @@ times = []
 for _ in range(int(sys.argv[2])):
     t = time.perf_counter(); report = analyse_case(sys.argv[1], config=config, models=models)
     times.append(time.perf_counter() - t)
+if hasattr(report, "to_dict"):  # a Report (pipeline.report); older checkouts return a dict
+    report = {**report.to_dict(), "timings": report.timings}
 print(json.dumps({"load": load, "median": statistics.median(times), "runs": times, "timings": report.get("timings"),
                   "claims": len(report["claims"]), "flags": len(report["divergences"]),
                   "pairs": report["summary"]["aligned_pairs"], "models": report.get("models")}))

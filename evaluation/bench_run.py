@@ -71,7 +71,7 @@ def main() -> None:
     documents, _ = read_case(case)
     texts = [d.text[s:e] for d in documents for s, e, _ in paragraphs(d.text, d.turns)]
     _, t_spacy = timed(lambda: list(models.nlp.pipe(texts, batch_size=config.batch_size)))
-    claim_texts = [c["text"] for c in report["claims"]]
+    claim_texts = [c.text for c in report.claims]
     vectors, t_encoder = timed(lambda: models.encoder.encode(claim_texts, batch_size=config.batch_size))
     # the pairs the classifier really sees: the aligned pairs, both directions
     from pipeline.stages.align import AlignConfig, align_claims
@@ -89,17 +89,17 @@ def main() -> None:
     if models.scorer is not None and pairs:
         _, t_classifier = timed(lambda: models.scorer.predict_proba(pairs, batch_size=config.batch_size))
     passes = t_spacy + t_encoder + t_classifier
-    print(f"case {report['case']['id']}: {len(report['documents'])} documents, {len(claims)} claims, "
+    print(f"case {report.case.id}: {len(report.documents)} documents, {len(claims)} claims, "
           f"{n_pairs} aligned pairs, classifier {models.versions()['classifier']}")
     print(f"  model passes: spaCy {t_spacy:.2f} s + encoder {t_encoder:.2f} s + classifier {t_classifier:.2f} s "
           f"= {passes:.2f} s")
     print(f"  whole run: {total:.2f} s  ->  {total / passes:.2f} x the model passes (goal <= 1.50)")
-    print(f"  stage timings: {report['timings']}")
+    print(f"  stage timings: {report.timings}")
 
     with tempfile.TemporaryDirectory() as tmp:
         big = scaled_case(args.case, args.scale, Path(tmp))
         big_report, t_big = timed(lambda: analyse_case(big, config=config, models=models))
-    print(f"x{args.scale}: {len(big_report['claims'])} claims in {t_big:.2f} s  ->  {t_big / total:.2f} x the time "
+    print(f"x{args.scale}: {len(big_report.claims)} claims in {t_big:.2f} s  ->  {t_big / total:.2f} x the time "
           f"of x1 (goal <= {1.5 * args.scale:.0f})")
 
 

@@ -36,13 +36,15 @@ if os.environ.get("DIVERGENCE_ONLINE") != "1":
 
 from pipeline.errors import DivergenceError  # noqa: E402
 from pipeline.files import atomic_write  # noqa: E402
+from pipeline.report import Report  # noqa: E402
 from pipeline.scoring.gold import EventScore, GoldCase, build_case, load_gold, score_report  # noqa: E402
 
 
-def run_pipeline(case_dir: Path, *, classifier: str | None) -> dict:
+def run_pipeline(case_dir: Path, *, classifier: str | None) -> Report:
     """The report the ``divergence run`` command would write for this case."""
     from pipeline.config import RunConfig
-    from pipeline.runner import Models, analyse_case, write_report
+    from pipeline.render import write_report
+    from pipeline.runner import Models, analyse_case
 
     config = RunConfig().with_overrides(classifier=classifier)
     models = Models.load(config)
@@ -101,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         case = build_case(event, case_dir, with_aliases=not args.no_aliases)
         started = time.perf_counter()
         if args.report:
-            try:
-                report = json.loads(args.report.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as err:
-                print(f"{args.report}: cannot read report: {err}", file=sys.stderr)
-                return 2
+            report = Report.read(args.report)  # a ReportError names the file
         else:
             report = run_pipeline(case_dir, classifier=args.classifier)
         seconds = time.perf_counter() - started
@@ -121,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         result["command"] = " ".join(["python", "evaluation/event_scorer.py", *(argv if argv is not None else sys.argv[1:])])
         result["gold"] = str(args.gold)
         result["case_dir"] = str(case.root)
-        result["report_models"] = report.get("models")
-        result["report_config"] = report.get("config")
+        result["report_models"] = report.to_dict().get("models")
+        result["report_config"] = report.to_dict().get("config")
         write_json(args.out, result)
         print(f"wrote {args.out}")
     return 0

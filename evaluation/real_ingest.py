@@ -90,7 +90,7 @@ def measure_event(folder: Path, *, run: bool, before_dir: Path | None, models) -
     from pipeline.runner import analyse_case
 
     started = time.perf_counter()
-    report = analyse_case(folder, config=models.config, models=models)
+    report = analyse_case(folder, config=models.config, models=models).to_dict()  # compared with older files
     result["seconds"] = round(time.perf_counter() - started, 1)
     claims = report["claims"]
     texts = {d["id"]: d["text"] for d in report["documents"]}

@@ -28,6 +28,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from .files import atomic_write
+from .report import REPORT_FILE, Report, ReportClaim, ReportDivergence, ReportDocument, ReportTurn, SetAside
 from .schema import DIVERGENCE_TYPES
 
 TEMPLATE_NAME = "report.html.j2"
@@ -79,7 +80,6 @@ class ClaimView:
     doc_id: str
     doc_date: str | None
     html: Markup
-    missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,43 +146,50 @@ class DocumentView:
 # --- public API ------------------------------------------------------------------------
 
 
-def render_report_html(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The report page for a report dict (CONTRACTS §3 plus the pipeline's extensions).
+def render_report_html(report: Report | Mapping[str, Any], *,
+                       reviews: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The report page (CONTRACTS §3 plus the pipeline's extensions); a dict is checked first.
 
     ``reviews`` maps divergence ids to a reviewer's decision
     (``{"decision", "type", "reviewer", "time"}``), shown as a badge on the flag.
     """
-    view = build_view(report, reviews=reviews or {})
+    view = build_view(Report.from_data(report), reviews=reviews or {})
     return _environment().get_template(TEMPLATE_NAME).render(**view)
 
 
-def write_report_html(path: str | Path, report: Mapping[str, Any], *,
+def write_report(report: Report, out_dir: str | Path) -> Path:
+    """The one writer of a report folder: ``report.html`` and ``report.json``, each atomically.
+
+    Both are made in memory before either is written, so a failure leaves the old pair.
+    Returns the path of ``report.json``.
+    """
+    out_dir = Path(out_dir)
+    html = render_report_html(report)
+    body = report.dumps()
+    atomic_write(out_dir / "report.html", html)
+    return atomic_write(out_dir / REPORT_FILE, body)
+
+
+def write_report_html(path: str | Path, report: Report | Mapping[str, Any], *,
                       reviews: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """Render and write the page atomically (temp file in the same folder, then replace)."""
-    path = Path(path)
-    page = render_report_html(report, reviews=reviews)
-    return atomic_write(path, page)
+    return atomic_write(Path(path), render_report_html(report, reviews=reviews))
 
 
-def build_view(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def build_view(report: Report, *, reviews: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Everything the template needs, computed from the report (counts are never trusted from it)."""
-    documents = list(report.get("documents") or [])
-    claims = {str(c.get("id")): c for c in report.get("claims") or []}
-    divergences = list(report.get("divergences") or [])
-    docs_by_id = {str(d.get("id")): d for d in documents}
+    claims = report.claims_by_id()
+    docs_by_id = report.documents_by_id()
 
-    side_colors = _side_colors(documents, claims.values(), divergences)
+    side_colors = _side_colors(report)
     entity_colors = _EntityColors()
-    parties = [s for s in side_colors if any(d.get("side") == s for d in documents)] or list(side_colors)
+    parties = [s for s in side_colors if any(d.side == s for d in report.documents)] or list(side_colors)
 
     # Topics are ids ("t3") named in the report's "topics" table, or names already.
-    topic_names = {str(k): str(v) for k, v in (report.get("topics") or {}).items()} \
-        if isinstance(report.get("topics"), Mapping) else {}
     views = [
         _divergence_view(d, claims=claims, docs=docs_by_id, side_colors=side_colors, parties=parties,
-                         entity_colors=entity_colors, review=reviews.get(str(d.get("id"))),
-                         topic_names=topic_names)
-        for d in divergences
+                         entity_colors=entity_colors, review=reviews.get(d.id), topic=report.topic_name(d.topic))
+        for d in report.divergences
     ]
     views.sort(key=lambda v: -v.score)
 
@@ -200,13 +207,12 @@ def build_view(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, 
     flagged = [v for v in views if v.type != "agreement"]
     reviewed = sum(1 for v in views if v.review)
 
-    case = dict(report.get("case") or {})
+    case = report.case
     return {
-        "set_aside": _set_aside_view(report.get("set_aside"), claims),
-        "case": {"id": case.get("id") or "", "title": case.get("title") or case.get("id") or "Divergence report",
-                 "date": case.get("date")},
-        "schema_version": report.get("schema_version"),
-        "documents": [_document_view(d, claims=claims, side_colors=side_colors) for d in documents],
+        "set_aside": _set_aside_view(report.set_aside, claims),
+        "case": {"id": case.id, "title": case.title or case.id, "date": case.date},
+        "schema_version": report.schema_version,
+        "documents": [_document_view(d, claims=claims, side_colors=side_colors) for d in report.documents],
         "topics": ordered_topics,
         "type_rows": type_rows,
         "type_chart": _bar_chart(type_rows),
@@ -216,8 +222,8 @@ def build_view(report: Mapping[str, Any], *, reviews: Mapping[str, Mapping[str, 
         "reviewed_total": reviewed,
         "top": flagged[:5],
         "sides": [{"name": s, "color": c} for s, c in side_colors.items()],
-        "warnings": [str(w) for w in report.get("warnings") or []],
-        "config": _flat_config(report.get("config")),
+        "warnings": list(report.warnings),
+        "config": _flat_config(report),
         "type_colors": {t: _type_color(t) for t in type_counts},
     }
 
@@ -311,26 +317,18 @@ class _EntityColors:
 # --- pieces of the view ----------------------------------------------------------------
 
 
-def _divergence_view(d: Mapping[str, Any], *, claims: Mapping[str, Mapping[str, Any]], docs: Mapping[str, Any],
+def _divergence_view(d: ReportDivergence, *, claims: Mapping[str, ReportClaim], docs: Mapping[str, ReportDocument],
                      side_colors: Mapping[str, str], parties: Sequence[str], entity_colors: _EntityColors,
-                     review: Mapping[str, Any] | None, topic_names: Mapping[str, str]) -> DivergenceView:
-    dtype = str(d.get("type") or "unknown")
-    claim_ids = [str(c) for c in d.get("claims") or []]
-    evidence = d.get("evidence") or {}
-    highlights = evidence.get("highlights") or {}
-    found = [claims[c] for c in claim_ids if c in claims]
+                     review: Mapping[str, Any] | None, topic: str) -> DivergenceView:
+    dtype = d.type or "unknown"
+    found = [claims[c] for c in d.claims]  # the report checked that they exist
+    marks: dict[str, list[tuple[int, int]]] = dict(d.highlights)
+    if not marks and len(found) == 2 and dtype != "agreement":
+        marks[found[0].id], marks[found[1].id] = word_diff(found[0].text, found[1].text)
 
-    marks: dict[str, list[tuple[int, int]]] = {}
-    if highlights:
-        for cid, spans in highlights.items():
-            marks[str(cid)] = [(int(s), int(e)) for s, e in spans]
-    elif len(found) == 2 and dtype != "agreement":
-        marks[str(found[0]["id"])], marks[str(found[1]["id"])] = word_diff(str(found[0].get("text") or ""),
-                                                                        str(found[1].get("text") or ""))
-
-    claim_views = [_claim_view(cid, claims.get(cid), docs=docs, side_colors=side_colors,
-                               marks=marks.get(cid, []), entity_colors=entity_colors) for cid in claim_ids]
-    sides = [str(s) for s in d.get("sides") or []] or list(dict.fromkeys(c.side for c in claim_views))
+    claim_views = [_claim_view(c, docs=docs, side_colors=side_colors, marks=marks.get(c.id, []),
+                               entity_colors=entity_colors) for c in found]
+    sides = list(d.sides) or list(dict.fromkeys(c.side for c in claim_views))
     order = list(dict.fromkeys([*sides, *(c.side for c in claim_views)]))
     columns = [ColumnView(side=s, side_color=side_colors.get(s, "#555"),
                           claims=[c for c in claim_views if c.side == s]) for s in order]
@@ -343,38 +341,33 @@ def _divergence_view(d: Mapping[str, Any], *, claims: Mapping[str, Mapping[str, 
             columns.append(ColumnView(side=others[0], side_color=side_colors.get(others[0], "#555"), claims=[],
                                       absent_note=note))
 
-    probs = sorted(((str(k), float(v)) for k, v in (evidence.get("probs") or {}).items()), key=lambda kv: -kv[1])
+    probs = sorted(d.probs.items(), key=lambda kv: -kv[1])
     badge, kind, title = review_badge(review)
     return DivergenceView(
-        id=str(d.get("id")), type=dtype, type_label=_type_label(dtype), type_color=_type_color(dtype),
-        topic=topic_names.get(str(d.get("topic")), str(d.get("topic") or "")) or _DEFAULT_TOPIC, score=_score(d.get("score")),
-        explanation=str(d.get("explanation") or ""), sides=sides, columns=columns, probs=probs[:4],
+        id=d.id, type=dtype, type_label=_type_label(dtype), type_color=_type_color(dtype),
+        topic=topic or _DEFAULT_TOPIC, score=float(d.score) if d.score is not None else 0.0,
+        explanation=d.explanation or "", sides=sides, columns=columns, probs=probs[:4],
         review=badge, review_kind=kind, review_title=title,
     )
 
 
-def _claim_view(cid: str, claim: Mapping[str, Any] | None, *, docs: Mapping[str, Any], side_colors: Mapping[str, str],
+def _claim_view(claim: ReportClaim, *, docs: Mapping[str, ReportDocument], side_colors: Mapping[str, str],
                 marks: Sequence[tuple[int, int]], entity_colors: _EntityColors) -> ClaimView:
-    if claim is None:
-        return ClaimView(id=cid, side="?", side_color="#555", claimer="", speaker=None, reported=False, cue=None,
-                         doc_id="", doc_date=None, html=Markup(f"<em>claim {escape(cid)} is missing from the report</em>"),
-                         missing=True)
-    text = str(claim.get("text") or "")
-    offset = int(claim.get("start") or 0)
+    text, offset = claim.text, claim.start
     ents = []
-    for e in claim.get("entities") or []:
-        start, end = int(e.get("start", -1)) - offset, int(e.get("end", -1)) - offset
+    for e in claim.entities:
+        start, end = e.start - offset, e.end - offset
         # Offsets are into the document; tolerate reports that give them relative to the claim.
-        if text[max(start, 0):max(end, 0)] != e.get("text") and text[int(e.get("start", 0)):int(e.get("end", 0))] == e.get("text"):
-            start, end = int(e["start"]), int(e["end"])
-        ents.append((start, end, str(e.get("label") or "ENT"), str(e.get("canonical") or "")))
-    doc = docs.get(str(claim.get("doc_id"))) or {}
-    side = str(claim.get("side") or doc.get("side") or "?")
+        if text[max(start, 0):max(end, 0)] != e.text and text[e.start:e.end] == e.text:
+            start, end = e.start, e.end
+        ents.append((start, end, e.label or "ENT", e.canonical or ""))
+    doc = docs.get(claim.doc_id)
+    side = claim.side or (doc.side if doc else "") or "?"
     return ClaimView(
-        id=cid, side=side, side_color=side_colors.get(side, "#555"),
-        claimer=str(claim.get("claimer") or claim.get("speaker") or doc.get("speaker") or "unknown speaker"),
-        speaker=claim.get("speaker"), reported=bool(claim.get("reported")), cue=claim.get("cue"),
-        doc_id=str(claim.get("doc_id") or ""), doc_date=doc.get("date"),
+        id=claim.id, side=side, side_color=side_colors.get(side, "#555"),
+        claimer=claim.claimer or claim.speaker or (doc.speaker if doc else None) or "unknown speaker",
+        speaker=claim.speaker, reported=claim.reported, cue=claim.cue,
+        doc_id=claim.doc_id, doc_date=doc.date if doc else None,
         html=highlight(text, entities=ents, marks=marks, colors=entity_colors),
     )
 
@@ -397,79 +390,73 @@ def review_badge(review: Mapping[str, Any] | None) -> tuple[str | None, str | No
     return f"{decision or 'reviewed'} by {who}", "other", title
 
 
-def _document_view(doc: Mapping[str, Any], *, claims: Mapping[str, Mapping[str, Any]],
+def _document_view(doc: ReportDocument, *, claims: Mapping[str, ReportClaim],
                    side_colors: Mapping[str, str]) -> DocumentView:
-    doc_id = str(doc.get("id"))
-    own = sorted((c for c in claims.values() if str(c.get("doc_id")) == doc_id),
-                 key=lambda c: (int(c.get("start") or 0), -int(c.get("end") or 0)))
-    text = doc.get("text")
-    source = doc.get("source")
-    side = str(doc.get("side") or "?")
-    if isinstance(text, str):
-        blocks = _document_blocks(text, doc.get("turns") or [], own, default_speaker=doc.get("speaker"))
+    own = sorted((c for c in claims.values() if c.doc_id == doc.id), key=lambda c: (c.start, -c.end))
+    side = doc.side or "?"
+    if doc.text is not None:
+        blocks = _document_blocks(doc.text, doc.turns, own, default_speaker=doc.speaker)
     else:  # the report left the text out: still give every claim its anchor
-        blocks = [BlockView(label=c.get("speaker") or c.get("claimer"), role="statement",
-                            html=Markup(f'<span class="claim-src" id="src-{escape(c["id"])}">{escape(c.get("text") or "")}</span>'))
+        blocks = [BlockView(label=c.speaker or c.claimer, role="statement",
+                            html=Markup(f'<span class="claim-src" id="src-{escape(c.id)}">{escape(c.text)}</span>'))
                   for c in own]
-    return DocumentView(id=doc_id, side=side, side_color=side_colors.get(side, "#555"), speaker=doc.get("speaker"),
-                        date=doc.get("date"), source=source, source_href=_safe_href(source), path=doc.get("path"),
-                        blocks=blocks, has_text=isinstance(text, str))
+    return DocumentView(id=doc.id, side=side, side_color=side_colors.get(side, "#555"), speaker=doc.speaker,
+                        date=doc.date, source=doc.source, source_href=_safe_href(doc.source), path=doc.path,
+                        blocks=blocks, has_text=doc.text is not None)
 
 
-def _set_aside_view(section: Any, claims: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def _set_aside_view(section: SetAside | None, claims: Mapping[str, ReportClaim]) -> dict[str, Any]:
     """Claims set aside as off-topic, per document, so that nothing disappears silently."""
-    if not isinstance(section, Mapping):
+    if section is None:
         return {"total": 0, "documents": []}
     per_doc: dict[str, list[dict[str, Any]]] = {}
-    for item in section.get("claims") or []:
-        claim = claims.get(str(item.get("id")), {})
-        per_doc.setdefault(str(item.get("doc_id")), []).append(
-            {"id": item.get("id"), "text": claim.get("text") or "", "speaker": claim.get("speaker") or claim.get("claimer"),
-             "relevance": item.get("relevance")})
+    for item in section.claims:
+        claim = claims.get(item.id)
+        per_doc.setdefault(item.doc_id, []).append(
+            {"id": item.id, "text": claim.text if claim else "",
+             "speaker": (claim.speaker or claim.claimer) if claim else None, "relevance": item.relevance})
     documents = [{"id": doc_id, "count": len(items), "claims": items} for doc_id, items in per_doc.items()]
     return {"total": sum(d["count"] for d in documents), "documents": documents,
-            "min_similarity": section.get("min_similarity")}
+            "min_similarity": section.min_similarity}
 
 
-def _document_blocks(text: str, turns: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], *,
+def _document_blocks(text: str, turns: Sequence[ReportTurn], claims: Sequence[ReportClaim], *,
                      default_speaker: str | None) -> list[BlockView]:
     """The document as speaker turns, each claim wrapped in ``<span id="src-<claim id>">``.
 
     A claim outside every turn (labels, headings) gets a block of its own so that every
     claim link lands somewhere.
     """
-    regions = [(int(t.get("start", 0)), int(t.get("end", 0)), t) for t in turns if int(t.get("end", 0)) > int(t.get("start", 0))]
-    regions.sort(key=lambda r: r[0])
+    regions = sorted(((t.start, t.end, t) for t in turns if t.end > t.start), key=lambda r: r[0])
     if not regions:
-        regions = [(0, len(text), {"speaker": default_speaker, "role": "statement"})]
-    placed: dict[int, list[Mapping[str, Any]]] = {i: [] for i in range(len(regions))}
-    orphans: list[Mapping[str, Any]] = []
+        regions = [(0, len(text), ReportTurn(speaker=default_speaker, start=0, end=len(text)))]
+    placed: dict[int, list[ReportClaim]] = {i: [] for i in range(len(regions))}
+    orphans: list[ReportClaim] = []
     for claim in claims:
-        cs, ce = int(claim.get("start") or 0), int(claim.get("end") or 0)
         best, overlap = None, 0
         for i, (rs, re_, _) in enumerate(regions):
-            o = min(ce, re_) - max(cs, rs)
+            o = min(claim.end, re_) - max(claim.start, rs)
             if o > overlap:
                 best, overlap = i, o
         (placed[best].append(claim) if best is not None else orphans.append(claim))
     for claim in orphans:
-        cs, ce = int(claim.get("start") or 0), int(claim.get("end") or 0)
-        regions.append((cs, max(ce, cs), {"role": "narration"}))
+        cs, ce = claim.start, max(claim.end, claim.start)
+        regions.append((cs, ce, ReportTurn(role="narration", start=cs, end=ce)))
         placed[len(regions) - 1] = [claim]
     order = sorted(range(len(regions)), key=lambda i: regions[i][0])
 
     blocks = []
     for i in order:
         start, end, turn = regions[i]
-        role = str(turn.get("role") or "statement")
-        label = None if role == "stage" else (turn.get("label") or turn.get("speaker"))
+        role = turn.role or "statement"
+        label = None if role == "stage" else (turn.label or turn.speaker)
         if role == "question" and not label:
             label = "Q"
         blocks.append(BlockView(label=label, role=role, html=_anchored(text, start, end, placed[i])))
     return blocks
 
 
-def _anchored(text: str, start: int, end: int, claims: Sequence[Mapping[str, Any]]) -> Markup:
+def _anchored(text: str, start: int, end: int, claims: Sequence[ReportClaim]) -> Markup:
     """Escaped ``text[start:end]`` with each claim span wrapped in its anchor.
 
     Claims that cross another (rare: reported speech inside a longer claim) get an empty
@@ -478,12 +465,11 @@ def _anchored(text: str, start: int, end: int, claims: Sequence[Mapping[str, Any
     wrap: list[tuple[int, int, str]] = []
     points: list[tuple[int, str]] = []
     for c in claims:
-        cs, ce = max(start, int(c.get("start") or 0)), min(end, int(c.get("end") or 0))
-        cid = str(c.get("id"))
+        cs, ce = max(start, c.start), min(end, c.end)
         if ce > cs and (not wrap or cs >= wrap[-1][1]):
-            wrap.append((cs, ce, cid))
+            wrap.append((cs, ce, c.id))
         else:
-            points.append((min(max(cs, start), end), cid))
+            points.append((min(max(cs, start), end), c.id))
 
     def anchor(cid: str) -> str:
         return f'<span class="claim-src anchor-only" id="src-{escape(cid)}"></span>'
@@ -507,13 +493,10 @@ def _anchored(text: str, start: int, end: int, claims: Sequence[Mapping[str, Any
     return Markup("".join(out))
 
 
-def _side_colors(documents: Iterable[Mapping[str, Any]], claims: Iterable[Mapping[str, Any]],
-                 divergences: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    names: list[str] = []
-    for d in documents:
-        names.append(str(d.get("side") or "?"))
-    names += [str(c.get("side")) for c in claims if c.get("side")]
-    names += [str(s) for d in divergences for s in d.get("sides") or []]
+def _side_colors(report: Report) -> dict[str, str]:
+    names = [d.side or "?" for d in report.documents]
+    names += [c.side for c in report.claims if c.side]
+    names += [s for d in report.divergences for s in d.sides]
     return {name: SIDE_COLORS[i % len(SIDE_COLORS)] for i, name in enumerate(dict.fromkeys(names))}
 
 
@@ -527,10 +510,10 @@ def _bar_chart(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "row_h": row_h}
 
 
-def _flat_config(config: Any) -> list[tuple[str, str]]:
-    if not isinstance(config, Mapping):
+def _flat_config(report: Report) -> list[tuple[str, str]]:
+    if report.config is None:
         return []
-    return [(str(k), v if isinstance(v, str) else repr(v)) for k, v in config.items()]
+    return [(k, v if isinstance(v, str) else repr(v)) for k, v in report.config.model_dump(exclude_unset=True).items()]
 
 
 def _safe_href(url: Any) -> str | None:
@@ -563,13 +546,6 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((s, e))
     return out
-
-
-def _score(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _type_label(t: str) -> str:

@@ -2,13 +2,13 @@
 
 ``Models`` holds everything expensive (spaCy pipeline, encoder, pair classifier)
 so a batch worker loads it once and calls ``analyse_case`` for many cases.
-``run_case`` adds the file side: both outputs are rendered in memory and only
-then moved into place, so a crash never leaves a half-written report.
+``prepare_case`` runs the stages up to the judge (scorers and judge training reuse it);
+``judge_case`` makes the :class:`~pipeline.report.Report`, which
+``pipeline.render.write_report`` writes (report.json and report.html, atomically).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -23,10 +23,11 @@ from .stages.align import Alignment
 from .stages.divergence import DivergenceConfig, find_omissions, finalise, nli_probabilities, type_pairs
 from .errors import CaseError, ModelError, Warnings, warning_text
 from .stages.ingest import ReadOptions, read_case
-from .files import atomic_write
 from .manifest import load_manifest
 from .stages.relevance import assess_relevance
 from .models import Encoder, build_nlp
+from .report import (ModelVersions, Report, ReportCase, ReportClaim, ReportConfig, ReportDivergence, ReportDocument,
+                     ReportSummary, SetAside, Skipped)
 from .schema import DIVERGENCE_TYPES, SCHEMA_VERSION
 
 
@@ -159,50 +160,47 @@ def prepare_case(case_dir: str | Path, *, config: RunConfig, models: Models, str
                         vectors=vectors, probs=probs, relevance=relevance, timer=timer)
 
 
-def judge_case(analysis: CaseAnalysis, *, config: RunConfig, models: Models, judge: Any = "models") -> dict[str, Any]:
-    """The judgement and the report (CONTRACTS §3) as a dict. ``judge``: the models' judge
-    unless another one (or None for the hand rules) is given."""
+def judge_case(analysis: CaseAnalysis, *, config: RunConfig, models: Models, judge: Any = "models") -> Report:
+    """The judgement and the report (CONTRACTS §3). ``judge``: the models' judge unless
+    another one (or None for the hand rules) is given."""
     judge = models.judge if judge == "models" else judge
-    case, documents, errors, claims, alignment, relevance = (
-        analysis.case, analysis.documents, analysis.errors, analysis.claims, analysis.alignment, analysis.relevance)
-    timer = analysis.timer
-    by_id = {c.id: c for c in claims}
-    with timer.stage("divergence"):
-        typed = type_pairs(by_id, alignment, scorer=models.scorer, config=DivergenceConfig(),
+    case, documents, claims, alignment = analysis.case, analysis.documents, analysis.claims, analysis.alignment
+    with analysis.timer.stage("divergence"):
+        typed = type_pairs({c.id: c for c in claims}, alignment, scorer=models.scorer, config=DivergenceConfig(),
                            batch_size=config.batch_size, judge=judge, probs=analysis.probs)
         omissions = find_omissions(claims, alignment, parties=case.parties, flagged=typed, judge=judge)
-        omissions = [o for o in omissions if not relevance.is_set_aside(o.claims[0])]
+        omissions = [o for o in omissions if not analysis.relevance.is_set_aside(o.claims[0])]
         divergences = finalise(typed + omissions)
 
-    warnings = list(models.warnings) + [w for d in documents for w in d.warnings]
     used_topics = {d.topic for d in divergences} | set(alignment.topic_of.values())
-    counts = {t: sum(1 for d in divergences if d.type == t) for t in DIVERGENCE_TYPES}
     versions = models.versions()
     versions["judge"] = judge.version if judge is not None else "none"
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "case": {"id": case.id, "title": case.title, "date": case.date},
-        "documents": [d.to_json(include_text=True) for d in documents],
-        "claims": [c.to_json() for c in claims],
-        "divergences": [d.to_json() for d in divergences],
-        "topics": {t: alignment.topic_names[t] for t in sorted(used_topics, key=lambda t: int(t[1:]))},
-        "claim_topics": alignment.topic_of,
-        "summary": {"documents": len(documents), "claims": len(claims), "divergences": len(divergences),
-                    "aligned_pairs": len(alignment.pairs), "by_type": counts},
-        "set_aside": relevance.to_json(claims),
-        "skipped": [{"path": _relative(e.path, case.root), "error": f"{_relative(e.path, case.root)}: {e.problem} [{e.code}]"}
-                    for e in errors],
-        "warnings": warnings,
-        "models": versions,
-        "config": {"claim_threshold": config.claim_threshold, "top_k": config.top_k,
-                   "min_similarity": config.min_similarity},
-        "timings": {k: round(v, 3) for k, v in timer.seconds.items()},
-    }
+    # the records' to_json shapes, checked once by the model (and written back key for key)
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        case=ReportCase(id=case.id, title=case.title, date=case.date),
+        documents=[ReportDocument.model_validate(d.to_json(include_text=True)) for d in documents],
+        claims=[ReportClaim.model_validate(c.to_json()) for c in claims],
+        divergences=[ReportDivergence.model_validate(d.to_json()) for d in divergences],
+        topics={t: alignment.topic_names[t] for t in sorted(used_topics, key=lambda t: int(t[1:]))},
+        claim_topics=alignment.topic_of,
+        summary=ReportSummary(documents=len(documents), claims=len(claims), divergences=len(divergences),
+                              aligned_pairs=len(alignment.pairs),
+                              by_type={t: sum(1 for d in divergences if d.type == t) for t in DIVERGENCE_TYPES}),
+        set_aside=SetAside.model_validate(analysis.relevance.to_json(claims)),
+        skipped=[Skipped(path=_relative(e.path, case.root), error=f"{_relative(e.path, case.root)}: {e.problem} [{e.code}]")
+                 for e in analysis.errors],
+        warnings=list(models.warnings) + [w for d in documents for w in d.warnings],
+        models=ModelVersions(**versions),
+        config=ReportConfig(claim_threshold=config.claim_threshold, top_k=config.top_k,
+                            min_similarity=config.min_similarity),
+        timings={k: round(v, 3) for k, v in analysis.timer.seconds.items()},
+    )
 
 
 def analyse_case(case_dir: str | Path, *, config: RunConfig, models: Models,
-                 strict: bool = False, allowed_roots: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Run every stage on a case folder and return the report (CONTRACTS §3) as a dict."""
+                 strict: bool = False, allowed_roots: tuple[Path, ...] = ()) -> Report:
+    """Run every stage on a case folder and return the report (CONTRACTS §3)."""
     return judge_case(prepare_case(case_dir, config=config, models=models, strict=strict,
                                    allowed_roots=allowed_roots), config=config, models=models)
 
@@ -217,25 +215,9 @@ def _relative(path: str | None, root: Path) -> str | None:
         return path
 
 
-def report_json(report: dict[str, Any]) -> str:
-    # no timings in the file: reruns on unchanged input give byte-identical reports
-    stable = {k: v for k, v in report.items() if k != "timings"}
-    return json.dumps(stable, ensure_ascii=False, indent=1)
-
-
-def write_report(report: dict[str, Any], out_dir: Path) -> Path:
-    from .render import render_report_html
-
-    html = render_report_html(report)  # rendered before anything is written
-    body = report_json(report)
-    atomic_write(out_dir / "report.html", html)
-    atomic_write(out_dir / "report.json", body)
-    return out_dir / "report.json"
-
-
 def default_out_dir(case_dir: str | Path) -> Path:
     case = load_manifest(case_dir)
     return Path("reports") / case.id
 
 
-__all__ = ["CaseAnalysis", "Models", "analyse_case", "judge_case", "prepare_case", "write_report", "atomic_write", "default_out_dir", "CaseError"]
+__all__ = ["CaseAnalysis", "Models", "Report", "analyse_case", "judge_case", "prepare_case", "default_out_dir", "CaseError"]

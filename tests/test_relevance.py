@@ -42,17 +42,18 @@ RU = ("PRESIDENT VOLKOV:  The American President suggested a personal meeting; w
 
 
 def test_report_lists_off_topic_claims_and_flags_no_omission_for_them(tmp_path, models):
-    from pipeline.runner import analyse_case, write_report
+    from pipeline.render import write_report
+    from pipeline.runner import analyse_case
 
     root = write_case(tmp_path / "case", {"us.txt": ("us", "US", US), "ru.txt": ("ru", "Russia", RU)},
                       sides={"US": ["The President"], "Russia": ["Volkov", "President Volkov"]})
     report = analyse_case(root, config=models.config, models=models)
-    claims = {c["id"]: c["text"] for c in report["claims"]}
-    aside = [claims[c["id"]] for c in report["set_aside"]["claims"]]
+    claims = {c.id: c.text for c in report.claims}
+    aside = [claims[c.id] for c in report.set_aside.claims]
     assert any("vaccination centres" in t for t in aside) and any("highway bill" in t for t in aside)
     assert not any("summit" in t or "troops" in t for t in aside)
-    assert report["set_aside"]["by_document"]["us"] == len(aside)
-    omitted = [claims[d["claims"][0]] for d in report["divergences"] if d["type"] == "omission"]
+    assert report.set_aside.by_document["us"] == len(aside)
+    omitted = [claims[d.claims[0]] for d in report.divergences if d.type == "omission"]
     assert not any("vaccination" in t or "highway" in t for t in omitted)
     out = write_report(report, tmp_path / "out")
     html = (out.parent / "report.html").read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BatchError, Errors
 from ..files import atomic_write
+from ..report import Report
 from .inputs import CASES_DIR_NAME
 
 if TYPE_CHECKING:
@@ -27,29 +28,28 @@ SUMMARY_COLUMNS = ("case_id", "divergence_id", "type", "topic", "topic_id", "sco
                    "side_a", "side_b", "claim_a", "claim_b", "explanation")
 
 
-def summary_frame(reports: Iterable[dict[str, Any]]) -> "pd.DataFrame":
+def summary_frame(reports: Iterable[Report]) -> "pd.DataFrame":
     """One row per divergence across reports: the table users filter and sort."""
     import pandas as pd
 
     rows = []
     for report in reports:
-        claims = {c["id"]: c for c in report.get("claims", [])}
-        topics = report.get("topics", {})
-        for d in report.get("divergences", []):
-            ids = list(d.get("claims", [])) + [None, None]
-            sides = list(d.get("sides", [])) + [None, None]
+        claims = report.claims_by_id()
+        for d in report.divergences:
+            ids = [*d.claims, None, None]
+            sides = [*d.sides, None, None]
             rows.append({
-                "case_id": report["case"]["id"],
-                "divergence_id": d["id"],
-                "type": d["type"],
-                "topic": topics.get(d.get("topic"), d.get("topic")),
-                "topic_id": d.get("topic"),
-                "score": float(d["score"]),
+                "case_id": report.case.id,
+                "divergence_id": d.id,
+                "type": d.type,
+                "topic": report.topics.get(d.topic or "", d.topic),
+                "topic_id": d.topic,
+                "score": float(d.score) if d.score is not None else None,
                 "side_a": sides[0],
                 "side_b": sides[1],
-                "claim_a": claims.get(ids[0], {}).get("text") if ids[0] else None,
-                "claim_b": claims.get(ids[1], {}).get("text") if ids[1] else None,
-                "explanation": d.get("explanation"),
+                "claim_a": claims[ids[0]].text if ids[0] else None,
+                "claim_b": claims[ids[1]].text if ids[1] else None,
+                "explanation": d.explanation,
             })
     frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     return frame.astype({c: "string" for c in SUMMARY_COLUMNS if c != "score"} | {"score": "float64"})
@@ -59,8 +59,7 @@ def write_summary(out_dir: Path, case_ids: Iterable[str]) -> "pd.DataFrame":
     """``summary.parquet`` and ``summary.csv`` from the reports on disk, cases in id order."""
     reports = []
     for case_id in sorted(set(case_ids)):
-        path = out_dir / case_id / "report.json"
-        reports.append(json.loads(path.read_text(encoding="utf-8")))
+        reports.append(Report.read(out_dir / case_id / "report.json"))
     frame = summary_frame(reports)
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)

@@ -52,7 +52,7 @@ class CaseAnalyser:
 
     def __call__(self, case_dir: str, allowed_roots: Sequence[str | Path] = ()) -> CaseOutcome:
         from ..render import render_report_html
-        from ..runner import analyse_case, report_json
+        from ..runner import analyse_case
 
         start = time.perf_counter()
         case_id = Path(case_dir).name
@@ -64,7 +64,7 @@ class CaseAnalyser:
             case_id = case.id
             report = analyse_case(case_dir, config=self.config, models=self.models, allowed_roots=roots)
             html = render_report_html(report)
-            body = report_json(report)
+            body = report.dumps()
         except DivergenceError as err:
             return CaseOutcome(case_id, case_dir, "failed", time.perf_counter() - start, error=str(err),
                                worker_rss_mb=_peak_rss_mb())
@@ -72,8 +72,8 @@ class CaseAnalyser:
             error = CaseError(Errors.E112, path=case_dir, detail=f"{type(err).__name__}: {err}".splitlines()[0][:300])
             return CaseOutcome(case_id, case_dir, "failed", time.perf_counter() - start, error=str(error),
                                worker_rss_mb=_peak_rss_mb())
-        words = sum(len(d.get("text", "").split()) for d in report["documents"])
+        words = sum(len((d.text or "").split()) for d in report.documents)
         return CaseOutcome(case_id, case_dir, "ok", time.perf_counter() - start,
                            fingerprint=case_fingerprint(digest, self.environment), report_json=body,
-                           report_html=html, documents=len(report["documents"]), words=words,
+                           report_html=html, documents=len(report.documents), words=words,
                            worker_rss_mb=_peak_rss_mb())

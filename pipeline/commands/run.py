@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Analyse one case: write report.json and report.html."""
         from ..manifest import load_manifest
-        from ..runner import Models, analyse_case, write_report
+        from ..render import write_report
+        from ..runner import Models, analyse_case
 
         config = run_config(ctx, claim_threshold=claim_threshold, top_k=top_k, min_similarity=min_similarity,
                             max_doc_mb=max_doc_mb)
@@ -38,13 +39,13 @@ def register(app: typer.Typer) -> None:
             report = analyse_case(case_dir, config=config, models=models, strict=strict,
                                   allowed_roots=tuple(p.resolve() for p in allow_root))
             path = write_report(report, out_dir)
-        for warning in report["warnings"]:
+        for warning in report.warnings:
             typer.echo(f"warning: {warning}", err=True)
-        for skipped in report["skipped"]:
-            typer.echo(f"error: {skipped['error']}", err=True)
-        s = report["summary"]
-        by_type = ", ".join(f"{k} {v}" for k, v in s["by_type"].items() if v)
-        typer.echo(f"{path}: {s['documents']} documents, {s['claims']} claims, {s['divergences']} flags ({by_type})")
-        if report["skipped"]:
+        for skipped in report.skipped:
+            typer.echo(f"error: {skipped.error}", err=True)
+        s = report.summary
+        by_type = ", ".join(f"{k} {v}" for k, v in s.by_type.items() if v)
+        typer.echo(f"{path}: {s.documents} documents, {s.claims} claims, {s.divergences} flags ({by_type})")
+        if report.skipped:
             raise typer.Exit(ExitStatus.PARTIAL)
         sys.stdout.flush()

@@ -1,14 +1,13 @@
 """Report folders as the review app sees them: claims in context and a queue of flags.
 
-Reads ``report.json`` (CONTRACTS §3 plus the document ``text``/``sentences`` and the
-per-divergence ``evidence`` our reports carry) into small frozen records, checks
-the cross-references the app relies on (a flag's claims exist), and orders flags
-for active learning: the reviewer's time is best spent where the model is least sure.
+``report.json`` is read and checked by :meth:`pipeline.report.Report.read` (types, unique
+ids, a flag's claims exist); here it becomes what the pages show: claims with the text
+around them, and flags ordered for active learning: the reviewer's time is best spent
+where the model is least sure.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,9 +16,8 @@ from typing import Any
 
 from ..errors import Errors, ReportError
 from ..labels import ClaimRef
+from ..report import REPORT_FILE, Report, ReportDivergence, ReportDocument, ReportSentence
 from ..schema import NON_PARTY_SIDES
-
-REPORT_FILE = "report.json"
 # characters of context either side of a claim when the report has no sentence spans
 _FALLBACK_CONTEXT_CHARS = 280
 
@@ -32,8 +30,8 @@ class ReviewClaim:
     claimer: str | None
     speaker: str | None
     text: str
-    start: int | None
-    end: int | None
+    start: int  # offsets into the document text
+    end: int
 
     def ref(self) -> ClaimRef:
         return ClaimRef(id=self.id, doc_id=self.doc_id, side=self.side, text=self.text)
@@ -53,7 +51,7 @@ class Context:
     claim: ReviewClaim
     before: str
     after: str
-    document: Mapping[str, Any]
+    document: ReportDocument | None
 
 
 @dataclass(frozen=True)
@@ -67,6 +65,15 @@ class ReviewDivergence:
     explanation: str
     evidence: Mapping[str, Any]
     rank: int  # position in the report (most confident first)
+    highlights: Mapping[str, list[tuple[int, int]]] = field(default_factory=dict)
+    omitting_sides: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, d: ReportDivergence, *, rank: int, topic: str, claims: Mapping[str, ReviewClaim]) -> ReviewDivergence:
+        return cls(id=d.id, type=d.type, topic=topic, claims=tuple(d.claims),
+                   sides=tuple(d.sides or (claims[c].side for c in d.claims)),
+                   score=float(d.score) if d.score is not None else None, explanation=d.explanation or "",
+                   evidence=d.evidence, rank=rank, highlights=d.highlights, omitting_sides=tuple(d.omitting_sides))
 
     @property
     def uncertainty(self) -> float:
@@ -82,11 +89,7 @@ class ReviewDivergence:
         Highlights are the words that differ between the two claims, as offsets into
         the claim text; showing them saves the reviewer from diffing by eye.
         """
-        raw = (self.evidence.get("highlights") or {}).get(claim.id) or []
-        spans = sorted(
-            (a, b) for a, b in (s for s in raw if isinstance(s, (list, tuple)) and len(s) == 2)
-            if isinstance(a, int) and isinstance(b, int) and 0 <= a < b <= len(claim.text)
-        )
+        spans = sorted((a, b) for a, b in self.highlights.get(claim.id, []) if 0 <= a < b <= len(claim.text))
         pieces: list[tuple[str, bool]] = []
         at = 0
         for a, b in spans:
@@ -108,7 +111,7 @@ class ReviewCase:
     title: str | None
     date: str | None
     folder: Path
-    documents: dict[str, dict[str, Any]]
+    documents: dict[str, ReportDocument]
     claims: dict[str, ReviewClaim]
     divergences: list[ReviewDivergence]
     _by_id: dict[str, ReviewDivergence] = field(default_factory=dict, init=False, repr=False)
@@ -133,9 +136,8 @@ class ReviewCase:
 
     def silent_sides(self, divergence: ReviewDivergence) -> list[str]:
         """For an omission: the parties that never address the claim (the report's, else the others)."""
-        named = divergence.evidence.get("omitting_sides")
-        if isinstance(named, list) and named:
-            return [str(s) for s in named]
+        if divergence.omitting_sides:
+            return list(divergence.omitting_sides)
         return [s for s in self.sides if s not in divergence.sides and s.lower() not in NON_PARTY_SIDES]
 
     def queue(self, reviews: Mapping[str, Any]) -> list[ReviewDivergence]:
@@ -152,17 +154,17 @@ class ReviewCase:
     def context(self, claim_id: str, *, sentences: int = 1) -> Context:
         """The claim with ``sentences`` sentences either side, from its own turn."""
         claim = self.claims[claim_id]
-        doc = self.documents.get(claim.doc_id, {})
-        text = doc.get("text")
+        doc = self.documents.get(claim.doc_id)
+        text = doc.text if doc else None
         start, end = claim.start, claim.end
-        if not isinstance(text, str) or start is None or end is None or text[start:end] != claim.text:
+        if text is None or text[start:end] != claim.text:
             return Context(claim=claim, before="", after="", document=doc)  # no trustworthy offsets
-        lo, hi = _context_span(text, doc.get("sentences") or [], start, end, sentences)
+        lo, hi = _context_span(text, doc.sentences if doc else [], start, end, sentences)
         return Context(claim=claim, before=text[lo:start], after=text[end:hi], document=doc)
 
 
-def _context_span(text: str, spans: list[dict[str, Any]], start: int, end: int, n: int) -> tuple[int, int]:
-    inside = [i for i, s in enumerate(spans) if s["start"] < end and s["end"] > start]
+def _context_span(text: str, spans: list[ReportSentence], start: int, end: int, n: int) -> tuple[int, int]:
+    inside = [i for i, s in enumerate(spans) if s.start < end and s.end > start]
     if not inside:
         lo = max(0, start - _FALLBACK_CONTEXT_CHARS * n)
         hi = min(len(text), end + _FALLBACK_CONTEXT_CHARS * n)
@@ -173,14 +175,14 @@ def _context_span(text: str, spans: list[dict[str, Any]], start: int, end: int, 
             hi += 1
         return lo, hi
     first, last = inside[0], inside[-1]
-    turn = spans[first].get("turn")
+    turn = spans[first].turn
     i = first
-    while i > 0 and first - i < n and spans[i - 1].get("turn") == turn:
+    while i > 0 and first - i < n and spans[i - 1].turn == turn:
         i -= 1
     j = last
-    while j + 1 < len(spans) and j - last < n and spans[j + 1].get("turn") == turn:
+    while j + 1 < len(spans) and j - last < n and spans[j + 1].turn == turn:
         j += 1
-    return min(spans[i]["start"], start), max(spans[j]["end"], end)
+    return min(spans[i].start, start), max(spans[j].end, end)
 
 
 def uncertainty(*, score: float | None, evidence: Mapping[str, Any] | None = None) -> float:
@@ -211,98 +213,21 @@ def load_case(folder: str | Path) -> ReviewCase:
     path = folder / REPORT_FILE
     if not path.is_file():
         raise ReportError(Errors.E015, path=folder, detail="run `divergence run CASE_DIR` to make one")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ReportError(Errors.E090, path=path, detail=str(err).splitlines()[0] if str(err) else type(err).__name__) from None
-    try:
-        return _case_from(data, folder=folder, path=path)
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
-        # an edited report whose values have the wrong shape (a list where an id belongs, ...)
-        raise ReportError(Errors.E090, path=path, detail=f"unexpected structure ({type(err).__name__}: {err})") from None
+    return review_case(Report.read(path), folder=folder)
 
 
-def _case_from(data: Any, *, folder: Path, path: Path) -> ReviewCase:
-
-    def bad(detail: str) -> ReportError:
-        return ReportError(Errors.E090, path=path, detail=detail)
-
-    if not isinstance(data, dict):
-        raise bad("the top level is not an object")
-    case = data.get("case")
-    if not isinstance(case, dict) or not isinstance(case.get("id"), str) or not case["id"]:
-        raise bad("missing case.id")
-    for key in ("documents", "claims", "divergences"):
-        if not isinstance(data.get(key, []), list):
-            raise bad(f"{key!r} is not a list")
-
-    documents: dict[str, dict[str, Any]] = {}
-    for i, doc in enumerate(data.get("documents", [])):
-        if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
-            raise bad(f"documents[{i}] has no id")
-        documents[doc["id"]] = doc
-
-    claims: dict[str, ReviewClaim] = {}
-    for i, c in enumerate(data.get("claims", [])):
-        if not isinstance(c, dict):
-            raise bad(f"claims[{i}] is not an object")
-        missing = [k for k in ("id", "doc_id", "side", "text") if not isinstance(c.get(k), str)]
-        if missing:
-            raise bad(f"claims[{i}] lacks {', '.join(missing)}")
-        if c["id"] in claims:
-            raise bad(f"duplicate claim id {c['id']!r}")
-        claims[c["id"]] = ReviewClaim(
-            id=c["id"],
-            doc_id=c["doc_id"],
-            side=c["side"],
-            claimer=c.get("claimer"),
-            speaker=c.get("speaker") or documents.get(c["doc_id"], {}).get("speaker"),
-            text=c["text"],
-            start=c.get("start") if isinstance(c.get("start"), int) else None,
-            end=c.get("end") if isinstance(c.get("end"), int) else None,
-        )
-
-    # our reports name topics once, at the top level ({"t3": "sanctions · United States · asked"})
-    topic_names = data.get("topics") if isinstance(data.get("topics"), dict) else {}
-    divergences: list[ReviewDivergence] = []
-    seen: set[str] = set()
-    for i, d in enumerate(data.get("divergences", [])):
-        if not isinstance(d, dict) or not isinstance(d.get("id"), str) or not isinstance(d.get("type"), str):
-            raise bad(f"divergences[{i}] lacks an id or a type")
-        if d["id"] in seen:
-            raise bad(f"duplicate divergence id {d['id']!r}")
-        seen.add(d["id"])
-        refs = d.get("claims")
-        if not isinstance(refs, list) or not refs:
-            raise bad(f"divergence {d['id']!r} has no claims")
-        unknown = [c for c in refs if c not in claims]
-        if unknown:
-            raise bad(f"divergence {d['id']!r} refers to unknown claim {unknown[0]!r}")
-        score = d.get("score")
-        evidence = d.get("evidence")
-        divergences.append(
-            ReviewDivergence(
-                id=d["id"],
-                type=d["type"],
-                topic=str(topic_names.get(d.get("topic"), d.get("topic") or "")),
-                claims=tuple(refs),
-                sides=tuple(str(s) for s in d.get("sides") or (claims[c].side for c in refs)),
-                score=float(score) if isinstance(score, (int, float)) else None,
-                explanation=str(d.get("explanation") or ""),
-                evidence=evidence if isinstance(evidence, dict) else {},
-                rank=i,
-            )
-        )
-
-    return ReviewCase(
-        id=case["id"],
-        title=case.get("title"),
-        date=case.get("date"),
-        folder=folder,
-        documents=documents,
-        claims=claims,
-        divergences=divergences,
-    )
+def review_case(report: Report, *, folder: Path) -> ReviewCase:
+    """What the review pages show of a report: claims with their speaker, flags with topic names."""
+    documents = report.documents_by_id()
+    claims = {
+        c.id: ReviewClaim(id=c.id, doc_id=c.doc_id, side=c.side, claimer=c.claimer, text=c.text, start=c.start,
+                          end=c.end, speaker=c.speaker or (documents[c.doc_id].speaker if c.doc_id in documents else None))
+        for c in report.claims
+    }
+    divergences = [ReviewDivergence.of(d, rank=i, topic=report.topic_name(d.topic), claims=claims)
+                   for i, d in enumerate(report.divergences)]
+    return ReviewCase(id=report.case.id, title=report.case.title, date=report.case.date, folder=folder,
+                      documents=documents, claims=claims, divergences=divergences)
 
 
 def load_cases(folders: Iterable[str | Path], *, skipped: list[ReportError] | None = None) -> dict[str, ReviewCase]:

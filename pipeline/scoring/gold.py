@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from ..files import atomic_write
 from ..errors import DataError, Errors
+from ..report import Report, ReportDivergence
 from ..schema import DIVERGENCE_TYPES
 
 SPANS_NAME = "gold-statements.json"
@@ -433,7 +434,7 @@ class EventScore:
                 "items": [asdict(i) for i in self.items], "unmatched_report_ids": self.unmatched_ids}
 
 
-def score_report(event: GoldEvent, case: GoldCase, report: Mapping[str, Any]) -> EventScore:
+def score_report(event: GoldEvent, case: GoldCase, report: Report | Mapping[str, Any]) -> EventScore:
     """Score a report of ``case`` against the gold ``event``.
 
     A gold divergence is *found* when a report entry (of any type) has claims overlapping
@@ -445,11 +446,11 @@ def score_report(event: GoldEvent, case: GoldCase, report: Mapping[str, Any]) ->
     is recalled when a matching entry has type ``agreement``. Flagged entries (type other
     than agreement) matching no gold divergence or agreement are counted as unmatched.
     """
+    report = Report.from_data(report)
     by_case_doc = {v: k for k, v in case.doc_ids.items()}
-    case_id = (report.get("case") or {}).get("id")
-    if case_id and case_id != case.case_id:
-        raise DataError(Errors.E102, detail=f"report is for case {case_id!r}, not {case.case_id!r}")
-    strangers = sorted({str(c.get("doc_id")) for c in report.get("claims") or []} - set(by_case_doc))
+    if report.case.id != case.case_id:
+        raise DataError(Errors.E102, detail=f"report is for case {report.case.id!r}, not {case.case_id!r}")
+    strangers = sorted({c.doc_id for c in report.claims} - set(by_case_doc))
     if strangers:
         raise DataError(Errors.E102, detail=f"claims from documents not in the case: {', '.join(strangers)}")
     touches: dict[str, set[tuple[str, int]]] = {}  # claim id -> gold statements it overlaps
@@ -457,16 +458,15 @@ def score_report(event: GoldEvent, case: GoldCase, report: Mapping[str, Any]) ->
     spans_by_doc: dict[str, list[StatementSpan]] = {}
     for s in case.spans.values():
         spans_by_doc.setdefault(s.doc_id, []).append(s)
-    for claim in report.get("claims") or []:
-        gold_doc = by_case_doc.get(str(claim.get("doc_id")))
-        cs, ce = int(claim.get("start", 0)), int(claim.get("end", 0))
-        touches[str(claim["id"])] = {(s.doc_id, s.index) for s in spans_by_doc.get(gold_doc, [])
-                                     if min(ce, s.end) > max(cs, s.start)}
-        claim_side[str(claim["id"])] = str(claim.get("side"))
-    entries = list(report.get("divergences") or [])
+    for claim in report.claims:
+        gold_doc = by_case_doc.get(claim.doc_id)
+        touches[claim.id] = {(s.doc_id, s.index) for s in spans_by_doc.get(gold_doc, [])
+                             if min(claim.end, s.end) > max(claim.start, s.start)}
+        claim_side[claim.id] = claim.side
+    entries = report.divergences
 
-    def matches(item: GoldItem, entry: Mapping[str, Any]) -> bool:
-        cids = [str(c) for c in entry.get("claims") or []]
+    def matches(item: GoldItem, entry: ReportDivergence) -> bool:
+        cids = entry.claims
         hit_a = [c for c in cids if (item.a.doc_id, item.a.index) in touches.get(c, ())]
         if not hit_a:
             return False
@@ -475,30 +475,30 @@ def score_report(event: GoldEvent, case: GoldCase, report: Mapping[str, Any]) ->
         if not item.omitting_sides:
             return True
         silent = set(item.omitting_sides)
-        if entry.get("type") == "omission":
-            named = [str(s) for s in (entry.get("sides") or [])[1:]]
+        if entry.type == "omission":
+            named = entry.sides[1:]
             return not named or bool(silent & set(named))
         others = [c for c in cids if c not in hit_a]
         return all(claim_side.get(c) in silent for c in others)
 
-    def judged(item: GoldItem) -> Mapping[str, Any] | None:
+    def judged(item: GoldItem) -> ReportDivergence | None:
         hits = [e for e in entries if matches(item, e)]
-        flagged = [e for e in hits if e.get("type") != "agreement"]
+        flagged = [e for e in hits if e.type != "agreement"]
         pool = flagged or hits
-        return max(pool, key=lambda e: float(e.get("score") or 0.0)) if pool else None
+        return max(pool, key=_score) if pool else None
 
     items: list[ItemResult] = []
     for item in event.divergences:
         e = judged(item)
-        items.append(_result(item, e, correct=e is not None and e.get("type") in item.types))
+        items.append(_result(item, e, correct=e is not None and e.type in item.types))
     for item in event.agreements:
-        agreeing = [e for e in entries if e.get("type") == "agreement" and matches(item, e)]
-        e = max(agreeing, key=lambda x: float(x.get("score") or 0.0)) if agreeing else judged(item)
+        agreeing = [e for e in entries if e.type == "agreement" and matches(item, e)]
+        e = max(agreeing, key=_score) if agreeing else judged(item)
         items.append(_result(item, e, correct=bool(agreeing)))
 
     gold_items = [*event.divergences, *event.agreements]
-    flagged_entries = [e for e in entries if e.get("type") != "agreement"]
-    unmatched = [str(e.get("id")) for e in flagged_entries if not any(matches(g, e) for g in gold_items)]
+    flagged_entries = [e for e in entries if e.type != "agreement"]
+    unmatched = [e.id for e in flagged_entries if not any(matches(g, e) for g in gold_items)]
     div_results = [r for r in items if r.kind == "divergence"]
     return EventScore(
         event_id=event.id,
@@ -516,13 +516,17 @@ def score_report(event: GoldEvent, case: GoldCase, report: Mapping[str, Any]) ->
     )
 
 
-def _result(item: GoldItem, entry: Mapping[str, Any] | None, *, correct: bool) -> ItemResult:
+def _score(entry: ReportDivergence) -> float:
+    return float(entry.score or 0.0)
+
+
+def _result(item: GoldItem, entry: ReportDivergence | None, *, correct: bool) -> ItemResult:
     if entry is None:
         return ItemResult(id=item.id, kind=item.kind, topic=item.topic, gold_type=item.gold_type,
                           accepted_types=item.types, found=False)
     return ItemResult(id=item.id, kind=item.kind, topic=item.topic, gold_type=item.gold_type,
-                      accepted_types=item.types, found=True, report_id=str(entry.get("id")),
-                      report_type=str(entry.get("type")), report_score=float(entry.get("score") or 0.0),
+                      accepted_types=item.types, found=True, report_id=entry.id,
+                      report_type=entry.type, report_score=_score(entry),
                       type_correct=correct)
 
 
@@ -613,10 +617,12 @@ def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m else None
 
 
-def real_case(event: GoldEvent, folder: str | Path, report: Mapping[str, Any]) -> GoldCase:
+def real_case(event: GoldEvent, folder: str | Path, report: Report | Mapping[str, Any]) -> GoldCase:
     """The :class:`GoldCase` of a real event: each quote located in the text the report stores
-    for its document (the offsets of the report's claims point into that text)."""
-    texts = {str(d.get("id")): str(d.get("text") or "") for d in report.get("documents") or []}
+    for its document (the offsets of the report's claims point into that text). ``report``
+    may be just ``{"documents": [{"id", "text"}, ...]}``."""
+    texts = ({d.id: d.text or "" for d in report.documents} if isinstance(report, Report)
+             else {str(d.get("id")): str(d.get("text") or "") for d in report.get("documents") or []})
     case = GoldCase(root=Path(folder), case_id=event.id, doc_ids={d.doc_id: d.doc_id for d in event.documents})
     for doc in event.documents:
         for i, quote in enumerate(doc.statements):
