@@ -260,7 +260,9 @@ class Report(_Record):
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        except OSError as err:
+            raise ReportError(Errors.E090, path=path, detail=f"cannot read it: {err.strerror or err}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             raise ReportError(Errors.E090, path=path, detail=_first_line(err)) from None
         return cls.from_data(data, path=path)
 
