@@ -275,6 +275,44 @@ def test_cross_origin_post_is_refused(client: TestClient, store: LabelStore) -> 
     assert reply.status_code == 403 and unchanged(store)
 
 
+def test_csrf_is_checked_before_the_case_is_looked_up(client: TestClient) -> None:
+    """An unknown case must not be told apart from a known one without a valid token."""
+    for path in ("/cases/no-such-case/divergences/x", f"{CASE}/divergences/no-such-flag", f"{CASE}/missed"):
+        assert client.post(path, data={"decision": "accept"}).status_code == 403, path
+
+
+def test_every_route_and_its_methods(client: TestClient) -> None:
+    from pipeline.review.routes import labels, pages
+
+    routes = {(r.path, m, r.name) for router in (pages.router, labels.router) for r in router.routes for m in r.methods}
+    assert routes == {
+        ("/", "GET", "index"), ("/cases/{case_id}", "GET", "case"), ("/cases/{case_id}/history", "GET", "history"),
+        ("/api/cases/{case_id}", "GET", "case_api"),
+        ("/cases/{case_id}/divergences/{divergence_id}", "POST", "label"),
+        ("/cases/{case_id}/divergences/{divergence_id}/clear", "POST", "clear"),
+        ("/cases/{case_id}/missed", "POST", "missed"), ("/cases/{case_id}/missed/clear", "POST", "clear_missed"),
+        ("/reviewer", "POST", "set_reviewer"),
+    }
+    for path, _, name in routes:  # each is served by the app
+        params = {p: "x" for p in ("case_id", "divergence_id") if "{" + p + "}" in path}
+        assert client.app.url_path_for(name, **params) == path.format(**params)
+
+
+def test_routes_take_the_store_and_cases_from_dependencies(report_dir: Path, store: LabelStore,
+                                                            tmp_path: Path) -> None:
+    from pipeline.review.deps import get_cases, get_store
+
+    other = LabelStore(tmp_path / "other.sqlite")
+    app = create_app([report_dir], store=store, reviewer="ann")
+    app.dependency_overrides[get_store] = lambda: other
+    client = TestClient(app, base_url=LOCAL)
+    client.get("/")
+    assert post(client, f"{CASE}/divergences/div-walk", decision="accept").status_code == 303
+    assert store.labels() == [] and [label.divergence_id for label in other.labels()] == ["div-walk"]
+    app.dependency_overrides[get_cases] = lambda: {}
+    assert client.get(CASE).status_code == 404 and "No reports loaded" in client.get("/").text
+
+
 def test_redirect_target_stays_on_site(client: TestClient) -> None:
     reply = post(client, f"{CASE}/divergences/div-walk", decision="accept", next="//evil.example/")
     assert reply.headers["location"] == f"{CASE}#d-div-walk"

@@ -140,6 +140,9 @@ class ReviewCase:
             return list(divergence.omitting_sides)
         return [s for s in self.sides if s not in divergence.sides and s.lower() not in NON_PARTY_SIDES]
 
+    def progress(self, reviews: Mapping[str, Any]) -> dict[str, int]:
+        return {"reviewed": sum(1 for d in self.divergences if d.id in reviews), "total": len(self.divergences)}
+
     def queue(self, reviews: Mapping[str, Any]) -> list[ReviewDivergence]:
         """Unreviewed flags first, then most uncertain first, then report order."""
         return sorted(self.divergences, key=lambda d: (d.id in reviews, -d.uncertainty, d.rank))
