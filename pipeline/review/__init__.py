@@ -3,6 +3,8 @@
 ``create_app`` builds the FastAPI app over report folders; labels go to a
 :class:`pipeline.labels.LabelStore`. ``cases`` reads report folders into what the
 pages show: claims in context and the review queue, most uncertain flags first.
+``routes/`` holds the pages and the label actions (``APIRouter`` modules), ``deps`` what
+they are given (FastAPI ``Depends``), ``security`` what the app trusts and how it checks it.
 """
 
 from .app import create_app, label_text, review_text
