@@ -16,7 +16,7 @@ from pipeline.schema import Claim, Divergence, Document, DocumentSpec, Entity, F
 
 # written by `divergence run` before the report had a model (a Latin-1 document: a warning;
 # a missing one: skipped), so a round trip proves the bytes did not change
-REAL = Path(__file__).parent / "fixtures" / "reports" / "harbour-2031.json"
+REAL = Path(__file__).parent / "fixtures" / "report-harbour-2031.json"
 
 
 def _lean() -> dict:
