@@ -9,7 +9,7 @@
     python evaluation/accel_prepare.py compare --results /work/.device/...   # table, no writes
     python evaluation/accel_prepare.py register --results DIR --variant news_swapped --version minilm-lora-v4
 
-The variants are TrainConfig recipes (pipeline/train.py), so a registered version's
+The variants are TrainConfig recipes (pipeline/training/config.py), so a registered version's
 card and metrics.json say exactly what it was trained on and how; the held-out sets
 are rebuilt here by the same deterministic hold-out and checked against the ones
 the device scored (a hash of their pairs). The accelerator runs fp32 for the
@@ -28,7 +28,7 @@ import os
 import shutil
 import sys
 import tarfile
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -38,12 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from pipeline import registry
-from pipeline.datasets import nli as nli_data
-from pipeline.training import classifier as train
-from pipeline.training.classifier import NEWS_SOURCES, PUBLIC_SOURCES, TrainConfig  # noqa: E402
-
-SWAPPABLE = ("sick", "snli", "anli", "fnc1", "mnli", "emergent", "claimdiff")
+from pipeline import registry  # noqa: E402
+from pipeline.datasets import nli as nli_data  # noqa: E402
+from pipeline.scoring.classifier import evaluate_proba, headline_metrics  # noqa: E402
+from pipeline.training.card import registry_summary, render_card, write_model_meta  # noqa: E402
+from pipeline.training.config import NEWS_SOURCES, PUBLIC_SOURCES, SWAPPABLE_SOURCES, TrainConfig  # noqa: E402
+from pipeline.training.data import build_datasets  # noqa: E402
+from pipeline.training.promotion import decide_promotion  # noqa: E402
 
 
 def variants() -> dict[str, TrainConfig]:
@@ -54,7 +55,7 @@ def variants() -> dict[str, TrainConfig]:
     v1 = TrainConfig(threads=None, baseline=False)
     caps = {**v1.max_pairs, "anli": None, "fnc1": 8000}
     news = replace(v1, sources=PUBLIC_SOURCES + NEWS_SOURCES, max_pairs=caps)
-    swapped = replace(news, swapped_sources=SWAPPABLE)
+    swapped = replace(news, swapped_sources=SWAPPABLE_SOURCES)
     return {  # a variant with swapped pairs first: the one without reuses its file
         "v1_recipe": v1,
         "news_swapped": swapped,
@@ -104,7 +105,7 @@ def prepare(out: Path, limit: int | None) -> None:
         key = (config.sources, tuple(sorted((k, v) for k, v in config.max_pairs.items())), config.swapped_sources)
         if key not in built:
             print(f"building {name}", flush=True)
-            built[key] = train.build_datasets(config)
+            built[key] = build_datasets(config)
         train_parts, heldout, extras = built[key]
         train_ds = nli_data.concat(train_parts.values()).shuffle(seed=config.seed)
         folder = data / "variants" / name
@@ -122,7 +123,7 @@ def prepare(out: Path, limit: int | None) -> None:
             device_config.update(train_from=earlier, drop_swapped=not config.swapped_sources)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(json.dumps(device_config, indent=1))
-        manifest["variants"][name] = {"config": train._jsonable(asdict(config)),
+        manifest["variants"][name] = {"config": config.to_json(),
                                       "pairs": {k: len(v) for k, v in train_parts.items()}, "total": len(train_ds)}
         for set_name, ds in heldout.items():
             if set_name not in manifest["heldout"]:
@@ -166,12 +167,9 @@ def read_result(results: Path, name: str) -> tuple[dict[str, np.ndarray], dict, 
 
 def rebuild(name: str, manifest: dict):
     """The variant's config and the held-out sets rebuilt here, checked against what was scored."""
-    stored = manifest["variants"][name]["config"]
-    known = set(TrainConfig.__dataclass_fields__)
-    tuples = ("sources", "reversed_sources", "swapped_sources")
-    config = TrainConfig(**{k: (tuple(v) if k in tuples else v) for k, v in stored.items() if k in known})
+    config = TrainConfig.from_json(manifest["variants"][name]["config"])
     eval_config = replace(config, sources=tuple(s for s in config.sources if s != "domain"))
-    _, heldout, extras = train.build_datasets(eval_config)
+    _, heldout, extras = build_datasets(eval_config)
     for set_name, ds in heldout.items():
         want = manifest["heldout"].get(set_name, {}).get("digest")
         if want != _digest(ds):
@@ -183,7 +181,7 @@ def score(probas: dict, heldout, extras, variant: str) -> dict:
     for name, ds in heldout.items():
         if name in probas and len(probas[name]) != len(ds):
             raise SystemExit(f"{name}: {len(probas[name])} probabilities for {len(ds)} held-out pairs")
-    return train.evaluate_proba(
+    return evaluate_proba(
         {k: v for k, v in probas.items() if k in heldout}, heldout,
         fnc_threshold=extras.get("fnc_threshold"), fnc_calibration=extras.get("fnc_calibration"),
         calibration_proba=probas.get(f"calib_{variant}"),
@@ -225,7 +223,7 @@ def compare(results: Path, data: Path, reference: str, calib_variant: str) -> di
 
 def register(results: Path, data: Path, variant: str, version: str, reference: str, promote: str,
              models_dir: Path, check_pairs: int) -> None:
-    from pipeline.stages.classifier import MODEL_META, PairClassifier
+    from pipeline.stages.classifier import PairClassifier
 
     manifest = json.loads((data / "manifest.json").read_text())
     config, heldout, extras = rebuild(variant, manifest)
@@ -239,12 +237,10 @@ def register(results: Path, data: Path, variant: str, version: str, reference: s
     staging.mkdir(parents=True)
     for fname, blob in adapter.items():
         (staging / fname).write_bytes(blob)
-    registry.write_json_atomic(staging / MODEL_META, {
-        "base_model": config.base_model, "max_length": config.max_length, "labels": list(nli_data.LABELS),
-        "created": train.datetime.now(train.timezone.utc).isoformat(timespec="seconds")})
+    write_model_meta(staging, config)
     heldout_metrics = score(probas, heldout, extras, variant)
     ref_probas[f"calib_{variant}"] = ref_probas.get(f"calib_{variant}")
-    current_metrics = train.headline_metrics(score(ref_probas, heldout, extras, variant))
+    current_metrics = headline_metrics(score(ref_probas, heldout, extras, variant))
 
     # the accelerator's fp32 probabilities against this CPU's, on a sample of held-out pairs
     clf = PairClassifier._load_version(staging, name=version, precision="fp32")
@@ -260,27 +256,22 @@ def register(results: Path, data: Path, variant: str, version: str, reference: s
         "heldout": heldout_metrics,
         "train": {**{k: v for k, v in stats.items() if k != "loss_every_200"}, "pairs": part_counts,
                   "total_pairs": manifest["variants"][variant]["total"]},
-        "config": train._jsonable(asdict(config)),
+        "config": config.to_json(),
         "seed": config.seed,
         "init_from": None,
         "trained_on": f"accelerator ({stats.get('device')}), evaluation/accel_train.py; held-out figures from its fp32 "
                       f"probabilities; largest |P_cpu - P_accel| on {check_pairs} pairs per set: {diffs}",
     }
-    if promote == "never":
-        promoted, reason = False, "--promote never"
-    elif promote == "always":
-        promoted, reason = True, "--promote always"
-    else:
-        promoted, reason = train._promotion(train.headline_metrics(heldout_metrics), current_metrics,
-                                            tolerance=config.promote_tolerance)
+    promoted, reason = decide_promotion(promote, headline_metrics(heldout_metrics), current_metrics,
+                                        tolerance=config.promote_tolerance)
     metrics["promotion"] = {"promoted": promoted, "reason": reason, "default_metrics": current_metrics,
                             "compared_with": reference}
     registry.write_json_atomic(staging / "metrics.json", metrics)
-    (staging / "README.md").write_text(train.render_card(version, config, metrics), encoding="utf-8")
+    (staging / "README.md").write_text(render_card(version, config, metrics), encoding="utf-8")
     for f in staging.iterdir():
         f.chmod(0o644)
     os.replace(staging, models_dir / version)
-    registry.register_version(version, metrics=train._registry_summary(metrics), models_dir=models_dir)
+    registry.register_version(version, metrics=registry_summary(metrics), models_dir=models_dir)
     if promoted:
         registry.promote(version, models_dir=models_dir)
     print(f"registered {version}: {'promoted' if promoted else 'not promoted'} ({reason}); cpu check {diffs}")

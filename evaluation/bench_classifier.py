@@ -29,12 +29,12 @@ import numpy as np  # noqa: E402
 
 from pipeline.datasets import nli as nli_data
 from pipeline.stages.classifier import PairClassifier  # noqa: E402
-from pipeline.training.classifier import TrainConfig  # noqa: E402
+from pipeline.datasets.splits import DEFAULT_HELDOUT_FRACTION  # noqa: E402
 
 
 def heldout_pairs(names: tuple[str, ...], n: int, *, seed: int = 0) -> tuple[list[tuple[str, str]], np.ndarray]:
     """Held-out pairs (never trained on) from ``names``, an even share of each."""
-    fractions = TrainConfig().heldout_fraction
+    fractions = DEFAULT_HELDOUT_FRACTION
     loaders = {
         "sick": nli_data.load_sick,
         "snli": nli_data.load_snli,

@@ -32,9 +32,12 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.datasets import nli as nli_data
+from pipeline.datasets import nli as nli_data  # noqa: E402
+from pipeline.scoring.classifier import evaluate  # noqa: E402
 from pipeline.stages.classifier import PairClassifier, build_base_model  # noqa: E402
-from pipeline.training.classifier import TrainConfig, _fit, _lora_model, build_datasets, evaluate  # noqa: E402
+from pipeline.training.config import TrainConfig  # noqa: E402
+from pipeline.training.data import build_datasets  # noqa: E402
+from pipeline.training.lora import build_lora_model, fit  # noqa: E402
 
 REPORTED = ("sick", "snli", "anli")
 
@@ -99,7 +102,7 @@ def main() -> None:
 
     torch.manual_seed(config.seed)
     if args.method == "lora":
-        tokenizer, model = _lora_model(config, init_from=None)
+        tokenizer, model = build_lora_model(config)
     else:
         tokenizer, model = build_base_model(config.base_model)
         for name, param in model.named_parameters():
@@ -107,7 +110,7 @@ def main() -> None:
     base_state = {k: v.clone() for k, v in model.state_dict().items()}
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as work:
-        stats = _fit(model, tokenizer, train_ds, config, Path(work))
+        stats = fit(model, tokenizer, train_ds, config, Path(work))
     print(f"trained in {time.monotonic() - start:.0f} s ({stats['pairs_per_second']} pairs/s)")
     if args.method == "lora":
         model = model.merge_and_unload()

@@ -14,7 +14,8 @@ from pipeline import registry
 from pipeline.stages.classifier import MODEL_META, PairClassifier, available, build_base_model
 from pipeline.errors import ModelError
 from pipeline.datasets.nli import LABELS
-from pipeline.training.classifier import TrainConfig, _lora_model
+from pipeline.training.config import TrainConfig
+from pipeline.training.lora import build_lora_model
 
 PAIRS = [
     ("Trump walked away from the talks.", "Trump left the talks early."),
@@ -31,7 +32,7 @@ def untrained_version(tmp_path_factory) -> tuple[Path, object]:
 
     models_dir = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    tokenizer, model = _lora_model(TrainConfig(), init_from=None)
+    tokenizer, model = build_lora_model(TrainConfig())
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_B" in name:

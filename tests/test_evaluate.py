@@ -11,6 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from pipeline.datasets import sts
+from pipeline.scoring import baselines, metrics, targets
+from pipeline.scoring.stances import fit_stance_rule
 from pipeline.scoring import heldout as ev
 from pipeline.datasets import nli as nli_data
 from pipeline.commands.evaluate import register
@@ -75,7 +78,7 @@ class OracleClassifier:
 def test_classification_metrics_by_hand():
     gold = [0, 0, 1, 1, 2, 2]
     pred = [0, 1, 1, 1, 2, 0]
-    m = ev.classification_metrics(gold, pred, nli_data.LABELS)
+    m = metrics.classification_metrics(gold, pred, nli_data.LABELS)
     assert m["accuracy"] == pytest.approx(4 / 6)
     # entailment: tp=1 fp=1 fn=1 -> 0.5; neutral: tp=2 fp=1 fn=0 -> 0.8; contradiction: tp=1 fp=0 fn=1 -> 2/3
     assert m["f1_entailment"] == pytest.approx(0.5)
@@ -86,7 +89,7 @@ def test_classification_metrics_by_hand():
 
 def test_classification_metrics_rejects_mismatched_lengths():
     with pytest.raises(ValueError):
-        ev.classification_metrics([0, 1], [0], nli_data.LABELS)
+        metrics.classification_metrics([0, 1], [0], nli_data.LABELS)
 
 
 def test_fnc_score_follows_the_official_weights():
@@ -97,26 +100,26 @@ def test_fnc_score_follows_the_official_weights():
     score, maximum = nli_data.fnc_score(gold, pred)
     assert score == pytest.approx(1.5)
     assert maximum == pytest.approx(1.0 + 0.25 + 1.0 + 1.0 + 0.25)
-    assert ev.fnc_relative_score(gold, pred) == pytest.approx(1.5 / 3.5)
-    assert ev.fnc_relative_score(gold, gold) == pytest.approx(1.0)
-    m = ev._fnc_metrics(gold, pred)
+    assert metrics.fnc_relative_score(gold, pred) == pytest.approx(1.5 / 3.5)
+    assert metrics.fnc_relative_score(gold, gold) == pytest.approx(1.0)
+    m = metrics.fnc_metrics(gold, pred)
     assert m["fnc_score_rel"] == pytest.approx(1.5 / 3.5) and m["accuracy"] == pytest.approx(2 / 5)
 
 
 def test_spearman_pearson_and_f1_threshold():
-    assert ev.spearman([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
-    assert ev.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert ev.pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert metrics.spearman([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
+    assert metrics.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert metrics.pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
     scores = [0.1, 0.2, 0.35, 0.6, 0.7, 0.9]
     gold = [0, 0, 0, 1, 1, 1]
-    cut = ev.best_f1_threshold(scores, gold)
+    cut = metrics.best_f1_threshold(scores, gold)
     assert 0.35 < cut <= 0.6
-    assert ev.binary_metrics(gold, [int(s >= cut) for s in scores]) == {"f1": 1.0, "accuracy": 1.0}
+    assert metrics.binary_metrics(gold, [int(s >= cut) for s in scores]) == {"f1": 1.0, "accuracy": 1.0}
 
 
 def test_majority_label_uses_the_train_labels():
-    assert ev.majority_label([2, 2, 1, 0, 2]) == 2
-    assert ev.majority_label([1, 0]) == 0  # ties: lowest id
+    assert baselines.majority_label([2, 2, 1, 0, 2]) == 2
+    assert baselines.majority_label([1, 0]) == 0  # ties: lowest id
 
 
 def test_frozen_probe_learns_a_separable_problem():
@@ -126,9 +129,9 @@ def test_frozen_probe_learns_a_separable_problem():
     labels = np.repeat([0, 1, 2], 30)
     v[labels == 2] *= -1  # contradiction: opposite vectors
     v[labels == 1] = rng.normal(size=(30, 8))  # neutral: unrelated vectors
-    feats = ev.pair_features(u, v)
+    feats = baselines.pair_features(u, v)
     assert feats.shape == (90, 32)
-    probe = ev.fit_frozen_probe(feats, labels)
+    probe = baselines.fit_frozen_probe(feats, labels)
     assert np.mean(probe.predict(feats) == labels) > 0.9
 
 
@@ -141,9 +144,9 @@ def test_stance_rule_is_recovered_from_training_pairs():
     for i, s in enumerate(stances):
         proba[i, col[s]] = 0.8
         proba[i, [c for c in range(3) if c != col[s]]] = 0.1
-    rule = ev.fit_stance_rule(proba, sim, stances)
+    rule = fit_stance_rule(proba, sim, stances)
     pred = rule.predict(proba, sim)
-    assert ev.fnc_relative_score(list(stances), pred) == pytest.approx(1.0)
+    assert metrics.fnc_relative_score(list(stances), pred) == pytest.approx(1.0)
     # the same rule on fresh pairs drawn the same way
     assert rule.similarity_floor > 0.3 and rule.stance_floor <= 0.8
 
@@ -158,11 +161,11 @@ def test_load_stsb_ignores_extra_columns_and_keeps_quotes(tmp_path):
         "main-news\theadlines\t2016\t0281\t2.5\tCourt limits power\tCourt checks power\tEurope Media Monitor\tEMM\n",
         encoding="utf-8",
     )
-    ds = ev.load_stsb(tmp_path, split="dev")
+    ds = sts.load_stsb(tmp_path, split="dev")
     assert ds["score"] == [5.0, 2.5]
     assert ds["sentence1"][0] == 'A man is "dancing.'
     assert ds["sentence2"][1] == "Court checks power"
-    assert len(ev.load_stsb(f)) == 2  # the file itself works too
+    assert len(sts.load_stsb(f)) == 2  # the file itself works too
 
 
 @pytest.mark.parametrize(
@@ -176,7 +179,7 @@ def test_load_stsb_names_file_and_line_of_a_bad_row(tmp_path, line, problem):
     f = tmp_path / "sts-dev.csv"
     f.write_text(line, encoding="utf-8")
     with pytest.raises(DataError) as err:
-        ev.load_stsb(f)
+        sts.load_stsb(f)
     assert str(f) in str(err.value) and problem in str(err.value) and "[E051]" in str(err.value)
 
 
@@ -188,17 +191,17 @@ def test_load_mrpc_with_bom_header_and_quotes(tmp_path):
         "0\t3\t4\tShares rose.\tShares fell.\n",
         encoding="utf-8",
     )
-    ds = ev.load_mrpc(tmp_path)
+    ds = sts.load_mrpc(tmp_path)
     assert ds["label"] == [1, 0]
     assert ds["sentence2"][0] == 'Referring to him as "the witness, he'
     f.write_text("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\nyes\t1\t2\ta\tb\n", encoding="utf-8")
     with pytest.raises(DataError, match="line 2: Quality 'yes' is not 0 or 1"):
-        ev.load_mrpc(f)
+        sts.load_mrpc(f)
 
 
 def test_missing_split_file_is_a_clear_error(tmp_path):
     with pytest.raises(DataError) as err:
-        ev.load_mrpc(tmp_path, split="test")
+        sts.load_mrpc(tmp_path, split="test")
     assert str(tmp_path / "msr-para-test.tsv") in str(err.value) and "[E050]" in str(err.value)
 
 
@@ -210,7 +213,7 @@ def test_config_rejects_unknown_task_and_bad_limit():
 
 
 def test_heldout_defaults_match_the_trainer():
-    from pipeline.training.classifier import TrainConfig
+    from pipeline.training.config import TrainConfig
 
     assert ev.DEFAULT_HELDOUT_FRACTION == TrainConfig().heldout_fraction
     assert ev.EvalConfig().holdout_seed == TrainConfig().holdout_seed
@@ -256,11 +259,11 @@ def test_evaluate_scores_only_the_models_heldout_part(tmp_path):
         return float(row["value"].iloc[0]), int(row["n"].iloc[0])
 
     assert value("model:oracle", "accuracy") == (1.0, len(held))
-    majority = ev.majority_label(train_part["label"])
+    majority = baselines.majority_label(train_part["label"])
     expected = float(np.mean(np.asarray(held["label"]) == majority))
     assert value("majority", "accuracy")[0] == pytest.approx(expected)
     assert value("frozen-lr", "accuracy")[0] > expected  # the probe learns the word cues
-    checks = ev.check_targets(results)
+    checks = targets.check_targets(results)
     snli_checks = checks[checks["target"].str.startswith("SNLI")]
     assert len(snli_checks) == 2 and snli_checks["met"].iloc[0]
 
@@ -301,9 +304,9 @@ def test_fnc_parts_never_share_a_body(tmp_path):
     results = ev.evaluate(ev.EvalConfig(tasks=("fnc1",), path=str(folder), model=None), encoder=HashEncoder())
     majority = results[(results["system"] == "majority") & (results["metric"] == "fnc_score_rel")]
     gold = list(part.score["stance"])
-    expected = ev.fnc_relative_score(
+    expected = metrics.fnc_relative_score(
         gold,
-        [nli_data.FNC_STANCES[ev.majority_label([nli_data.FNC_STANCES.index(s) for s in part.fit["stance"]])]]
+        [nli_data.FNC_STANCES[baselines.majority_label([nli_data.FNC_STANCES.index(s) for s in part.fit["stance"]])]]
         * len(gold),
     )
     assert float(majority["value"].iloc[0]) == pytest.approx(expected)
@@ -341,7 +344,7 @@ def test_fnc_model_rows_use_a_rule_fitted_on_the_train_part(tmp_path):
     assert set(results["system"]) == {"model:stance-oracle"}
     assert got["fnc_score_rel"] == pytest.approx(1.0) and got["macro_f1"] == pytest.approx(1.0)
     assert 0.01 < got["rule_nli_floor"] < 0.2  # between unrelated's and discuss's max(P(e), P(c))
-    out = ev.write_results(results, tmp_path / "fnc1.json")
+    out = targets.write_results(results, tmp_path / "fnc1.json")
 
     def refuse(constant):
         raise AssertionError(f"{constant} is not JSON")
@@ -367,7 +370,7 @@ def test_targets_compare_margin_over_the_frozen_baseline():
         {"task": "anli", "split": "R1/heldout", "system": "model:x", "metric": "accuracy", "value": 0.40, "n": 10},
         {"task": "anli", "split": "all/heldout", "system": "model:x", "metric": "accuracy", "value": 0.30, "n": 10},
     ]
-    checks = ev.check_targets(pd.DataFrame(rows)).set_index("target")
+    checks = targets.check_targets(pd.DataFrame(rows)).set_index("target")
     assert checks.loc["SICK accuracy >= 0.85", "met"]
     assert checks.loc["SICK: model - frozen-embedding LR >= 10 points", "measured"] == pytest.approx(0.08)
     assert not checks.loc["SICK: model - frozen-embedding LR >= 10 points", "met"]

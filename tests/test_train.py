@@ -188,7 +188,7 @@ def test_holdout_groups_claims_and_topics() -> None:
 
 
 def test_evaluate_proba_reports_what_stance_data_can_show() -> None:
-    from pipeline.training.classifier import evaluate_proba
+    from pipeline.scoring.classifier import evaluate_proba
 
     emergent = Dataset.from_dict({
         "premise": ["a", "b", "c", "d"], "hypothesis": ["w", "x", "y", "z"],
@@ -275,13 +275,13 @@ def test_corrupt_registry_is_reported(tmp_path: Path) -> None:
 
 
 def test_promotion_rule() -> None:
-    from pipeline.training.classifier import _promotion
+    from pipeline.training.promotion import compare_with_default
 
-    assert _promotion({"sick": 0.8}, None, tolerance=0.01)[0]
-    assert _promotion({"sick": 0.795, "labels": 0.9}, {"sick": 0.80, "labels": 0.9}, tolerance=0.01)[0]
-    ok, why = _promotion({"sick": 0.85, "labels": 0.89}, {"sick": 0.80, "labels": 0.9}, tolerance=0.01)
+    assert compare_with_default({"sick": 0.8}, None, tolerance=0.01)[0]
+    assert compare_with_default({"sick": 0.795, "labels": 0.9}, {"sick": 0.80, "labels": 0.9}, tolerance=0.01)[0]
+    ok, why = compare_with_default({"sick": 0.85, "labels": 0.89}, {"sick": 0.80, "labels": 0.9}, tolerance=0.01)
     assert not ok and "labels" in why
-    ok, why = _promotion({"snli": 0.70}, {"snli": 0.75}, tolerance=0.01)
+    ok, why = compare_with_default({"snli": 0.70}, {"snli": 0.75}, tolerance=0.01)
     assert not ok and "snli" in why
 
 
@@ -290,7 +290,8 @@ def test_promotion_rule() -> None:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    from pipeline.training.classifier import TrainConfig, train
+    from pipeline.training.classifier import train
+    from pipeline.training.config import TrainConfig
 
     models_dir = tmp_path_factory.mktemp("models")
     config = TrainConfig.smoke_recipe(models_dir=str(models_dir), version="smoke-a", threads=1)
@@ -324,7 +325,8 @@ def test_smoke_recipe_writes_a_small_promoted_version(smoke_run) -> None:
 @pytest.mark.slow
 @needs_data
 def test_retraining_on_user_labels_is_gated_by_the_default(smoke_run, tmp_path: Path) -> None:
-    from pipeline.training.classifier import TrainConfig, train
+    from pipeline.training.classifier import train
+    from pipeline.training.config import TrainConfig
 
     models_dir, _ = smoke_run
     labels = tmp_path / "labels.jsonl"

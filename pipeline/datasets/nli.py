@@ -7,15 +7,14 @@ dataset needs for honest evaluation (ANLI's ``round``, FNC-1's ``body_id`` and
 at run time and never copied into the project: several licences are
 non-commercial.
 
-Only development splits exist here, so :func:`holdout` splits each of them into a
-part to train on and a part to report on, deterministically and by group (the
-same premise or FNC-1 body never lands on both sides), so a reported figure never
-comes from pairs the model has seen.
+Only development splits exist here, so :func:`pipeline.datasets.splits.holdout` splits
+each of them into a part to train on and a part to report on, deterministically and by
+group (the same premise or FNC-1 body never lands on both sides), so a reported figure
+never comes from pairs the model has seen.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from ..config import PROJECT_ROOT
 from ..errors import DataError, Errors
 
 from ..schema import ID2LABEL, LABEL2ID, LABELS  # noqa: F401 - the pair classifier's label order
+from .splits import holdout  # noqa: F401 - the hold-out is defined in splits; kept here for callers of nli.holdout
 
 # FNC-1 stance -> NLI label: a body that agrees with the headline entails it, one
 # that disagrees contradicts it; "discuss" reports the claim without taking a side.
@@ -526,40 +526,6 @@ def load_user_labels(path: str | Path) -> Dataset:
     if out.empty:
         raise DataError(Errors.E052, path=file, detail="no labelled pairs")
     return _frame_to_dataset(out, "labels")
-
-
-# --------------------------------------------------------------------------- hold-out
-
-
-def _bucket(value: object, *, name: str, seed: int) -> float:
-    digest = hashlib.blake2b(f"{seed}\x1f{name}\x1f{value}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def holdout(
-    ds: Dataset,
-    *,
-    name: str,
-    fraction: float = 0.5,
-    key: str | None = None,
-    seed: int = 13,
-) -> tuple[Dataset, Dataset]:
-    """Split a dev set into ``(train_part, heldout_part)`` with about ``fraction`` held out.
-
-    Hash-based, so the split is identical across runs, machines and row orders, and a
-    row's side never depends on what else is in the dataset. Rows are grouped by
-    ``key``: by default ``body_id`` where present (FNC-1: no body on both sides,
-    as in the Cisco hold-out), else ``claim_id`` (Emergent, WiCE: no claim on both
-    sides), else ``topic`` (ClaimDiff), else ``premise`` (SNLI/ANLI/SICK reuse a premise for
-    several hypotheses; splitting them would leak the premise into training).
-    """
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    key = key or next((k for k in ("body_id", "claim_id", "topic") if k in ds.column_names), "premise")
-    if key not in ds.column_names:
-        raise ValueError(f"holdout key {key!r} is not a column of {name!r}: {ds.column_names}")
-    held = np.fromiter((_bucket(v, name=name, seed=seed) < fraction for v in ds[key]), dtype=bool, count=len(ds))
-    return ds.select(np.flatnonzero(~held)), ds.select(np.flatnonzero(held))
 
 
 def label_counts(ds: Dataset) -> dict[str, int]:
