@@ -3,9 +3,9 @@
 Builds a case folder from an event gold file (one transcript per document: a speaker
 label line, then the statements one paragraph each; ``case.toml`` with side aliases
 from the speakers' names), runs the pipeline on it, and scores the report against the
-gold divergences and agreements by character overlap (see ``pipeline.scoring.gold``). Prints a
-table of metrics and, per gold item, whether it was found and with which type; ``--out``
-writes the same as JSON.
+gold divergences and agreements by character overlap (see ``pipeline.scoring.event_score``).
+Prints a table of metrics and, per gold item, whether it was found and with which type;
+``--out`` writes the same as JSON.
 
     python evaluation/event_scorer.py ../shared/gold/singapore-2018.json --out runs/singapore.json
     python evaluation/event_scorer.py GOLD --case-dir /tmp/sg --report /tmp/sg/report/report.json
@@ -37,7 +37,8 @@ if os.environ.get("DIVERGENCE_ONLINE") != "1":
 from pipeline.errors import DivergenceError  # noqa: E402
 from pipeline.files import atomic_write  # noqa: E402
 from pipeline.report import Report  # noqa: E402
-from pipeline.scoring.gold import EventScore, GoldCase, build_case, load_gold, score_report  # noqa: E402
+from pipeline.scoring.event_score import EventScore, score_report  # noqa: E402
+from pipeline.scoring.gold import GoldCase, build_case, load_gold  # noqa: E402
 
 
 def run_pipeline(case_dir: Path, *, classifier: str | None) -> Report:

@@ -31,7 +31,8 @@ SHARED = ROOT.parent / "shared"
 
 def case_folders(cases_dir: Path, events: list[Path]) -> list[Path]:
     """The sample case, then every gold event as a case folder (built once, reused)."""
-    from pipeline.scoring.gold import build_case, is_real_event, load_gold
+    from pipeline.scoring.gold import build_case, load_gold
+    from pipeline.scoring.real import is_real_event
 
     folders = [ROOT / "corpora" / "hanoi-2019"]
     for source in events:

@@ -16,9 +16,9 @@ from pipeline.scoring.gold import (
     load_gold,
     map_gold_type,
     name_aliases,
-    score_report,
     speaker_label,
 )
+from pipeline.scoring.event_score import score_report
 from pipeline.manifest import load_manifest
 
 SHARED_GOLD = Path(__file__).resolve().parents[1] / ".." / "shared" / "gold" / "singapore-2018.json"

@@ -42,12 +42,12 @@ def _judge(*, p_div_feature: str, weight: float, intercept: float, types: dict[s
 def test_linear_model_reproduces_sklearn_probabilities():
     from sklearn.linear_model import LogisticRegression
 
-    from pipeline.training.judge import _linear
+    from pipeline.training.judge_fit import fit_linear
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
     y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0.3, "divergence", "other")
-    model = _linear(X, y, features=["a", "b", "c"], c=1.0, positive="divergence")
+    model = fit_linear(X, y, features=["a", "b", "c"], c=1.0, positive="divergence")
     assert model.classes == ["other", "divergence"]
     Z = np.clip((X - X.mean(0)) / np.maximum(X.std(0), 0.1), -4, 4)
     ref = LogisticRegression(C=1.0, max_iter=2000).fit(Z, (y == "divergence").astype(int))
@@ -61,9 +61,9 @@ def test_linear_model_reproduces_sklearn_probabilities():
 
 
 def test_binary_model_without_positives_is_a_small_constant():
-    from pipeline.training.judge import _linear
+    from pipeline.training.judge_fit import fit_linear
 
-    model = _linear(np.ones((9, 2)), ["other"] * 9, features=["a", "b"], c=1.0, positive="omission")
+    model = fit_linear(np.ones((9, 2)), ["other"] * 9, features=["a", "b"], c=1.0, positive="omission")
     p = model.predict_proba(np.zeros((3, 2)))[:, 1]
     assert model.classes == ["other", "omission"] and np.allclose(p, p[0]) and p[0] < 0.1
 
@@ -134,7 +134,7 @@ def test_pair_features_read_both_directions_of_the_classifier():
 
 
 def test_roc_auc():
-    from pipeline.training.judge import roc_auc
+    from pipeline.scoring.metrics import roc_auc
 
     assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
     assert roc_auc([0.1], [0.9]) == 0.0
@@ -143,7 +143,7 @@ def test_roc_auc():
 
 
 def test_real_event_quotes_are_located_even_where_the_text_normalised_no_break_spaces():
-    from pipeline.scoring.gold import load_real_event, locate_quote, real_case
+    from pipeline.scoring.real import load_real_event, locate_quote, real_case
 
     event = load_real_event(FIXTURES / "ferry-call")
     assert [d.id for d in event.divergences] == ["F-D1", "F-D2"] and event.divergences[1].b is None
@@ -223,7 +223,7 @@ def test_benchmark_names_a_missing_event_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_reviewers_labels_become_judge_training_pairs(tmp_path, models):
-    from pipeline.training.judge import label_rows
+    from pipeline.training.review_labels import label_rows
 
     a = _claim("c1", "N", "Southport asked us to withdraw all twelve patrol boats.")
     b = _claim("c2", "S", "We only asked them to withdraw three of the twelve boats.")

@@ -25,16 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..stages.entities import NUMBER_WORDS
 from .nli import LABEL2ID, split_sentences
 
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "thirty": 30, "fifty": 50,
-    "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9,
-}
-_WORD_OF = {v: k for k, v in _NUMBER_WORDS.items() if v <= 12}
+
+def _spelled(low: int, high: int) -> dict[int, str]:
+    """The whole numbers ``low``-``high`` spelled out, from the project's number table (the
+    first word it gives each: "twelve", not "a dozen")."""
+    out: dict[int, str] = {}
+    for word, value in NUMBER_WORDS.items():
+        if low <= value <= high and value == int(value):
+            out.setdefault(int(value), word)
+    return out
+
+
+# numbers that edits rewrite as digits and back, or change
+_WORD_OF = _spelled(1, 12)
+_VALUE_OF = {w: v for v, w in _WORD_OF.items()}
 _DIGITS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\w])")
-_NUMWORD = re.compile(r"\b(" + "|".join(k for k, v in _NUMBER_WORDS.items() if v <= 12) + r")\b", re.I)
+_NUMWORD = re.compile(r"\b(" + "|".join(_WORD_OF.values()) + r")\b", re.I)
 
 # Scope words and their opposites; matched on word boundaries, case kept.
 SCOPE_SWAPS: dict[str, str] = {
@@ -123,7 +132,7 @@ def swap_number(text: str, rng: random.Random) -> str | None:
         return out + (f".{m.group(2)}" if m.group(2) else "")
 
     def words(m: re.Match[str]) -> str | None:
-        value = _NUMBER_WORDS[m.group(1).lower()]
+        value = _VALUE_OF[m.group(1).lower()]
         new = other(value)
         return _keep_case(m.group(1), _WORD_OF.get(new, str(new)))
 
@@ -177,7 +186,7 @@ def swap_entity(text: str, rng: random.Random, *, entities: Sequence[tuple[int, 
 def paraphrase(text: str, rng: random.Random) -> str | None:
     """A rewrite that keeps the meaning: number format, contractions, dropped asides."""
     rules = [
-        lambda t: _sub_one(_NUMWORD, t, lambda m: str(_NUMBER_WORDS[m.group(1).lower()]), rng),
+        lambda t: _sub_one(_NUMWORD, t, lambda m: str(_VALUE_OF[m.group(1).lower()]), rng),
         lambda t: _sub_one(
             re.compile(r"(?<![\d,.])([1-9]|1[0-2])(?![\d,.%])"), t, lambda m: _WORD_OF.get(int(m.group(1))), rng
         ),

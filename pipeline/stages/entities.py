@@ -29,11 +29,13 @@ _TITLES = re.compile(
     r"supreme|comrade|first|senator|spokesperson|spokesman)\.?\s+)+",
     re.I,
 )
-_NUMBER_WORDS = {w: i for i, w in enumerate(
+# The project's one table of number words: read here (number_value), and written by the
+# edited-claim generator (pipeline.datasets.corruption), which spells small numbers with it.
+NUMBER_WORDS: dict[str, float] = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000,
-                      "a dozen": 12, "dozen": 12, "half": 0.5, "a half": 0.5})
+NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000,
+                     "a dozen": 12, "dozen": 12, "half": 0.5, "a half": 0.5})
 NUMERIC_LABELS = {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}
 
 
@@ -47,8 +49,8 @@ def number_value(text: str) -> float | None:
         scale = {"million": 1e6, "billion": 1e9, "thousand": 1e3, "hundred": 1e2}.get(m.group(2) or "", 1)
         return value * scale
     words = t.split()
-    if words and words[0] in _NUMBER_WORDS:
-        return float(_NUMBER_WORDS[words[0]])
+    if words and words[0] in NUMBER_WORDS:
+        return float(NUMBER_WORDS[words[0]])
     return None
 
 
