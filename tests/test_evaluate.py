@@ -283,6 +283,18 @@ def write_fnc(folder: Path) -> None:
     )
 
 
+def test_the_trainers_baseline_is_the_harness_probe(tmp_path):
+    write_snli(tmp_path / "snli")
+    config = ev.EvalConfig(tasks=("snli",), path=str(tmp_path / "snli"), model=None)
+    results = ev.evaluate(config, encoder=HashEncoder())
+    harness = results[(results["system"] == "frozen-lr") & (results["metric"] == "accuracy")]
+    part = ev._nli_part("snli", config)
+    card = baselines.frozen_baseline({"snli": part.fit}, {"snli": part.score}, encoder=HashEncoder(), seed=config.seed)
+    assert card["snli"]["n"] == len(part.score) == int(harness["n"].iloc[0])
+    assert card["snli"]["accuracy"] == round(float(harness["value"].iloc[0]), 4)
+    assert card["snli"]["accuracy"] > 0.5  # the probe learns the word cues (chance is 1/3)
+
+
 def test_full_split_scores_every_row_and_fits_on_the_default_dev_train_part(tmp_path, monkeypatch):
     monkeypatch.setenv("DIVERGENCE_DATA", str(tmp_path / "data"))
     write_snli(tmp_path / "data" / "snli", n=90)

@@ -48,7 +48,8 @@ def train_command(
 ) -> None:
     """Train the pair classifier (LoRA cross-encoder) and register it; promoted only if not worse.
     With ``--labels`` the divergence judge is refitted on the same labels too (``--no-judge`` to skip)."""
-    from ..training.classifier import TrainConfig, train
+    from ..training.classifier import train
+    from ..training.config import TrainConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = {

