@@ -45,7 +45,8 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.stages.claims import extract_claims  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
-from pipeline.stages.ingest import _alias_set, _find_labels, read_case  # noqa: E402
+from pipeline.stages.ingest import read_case  # noqa: E402
+from pipeline.stages.turns import _alias_set, _find_labels  # noqa: E402
 from pipeline.manifest import document_format, load_manifest  # noqa: E402
 
 # An independent count of label lines: upper-case words + colon, or "Q" + space, at a line start.
