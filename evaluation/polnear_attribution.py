@@ -1,9 +1,10 @@
 """Measure (and learn) the attribution extractor on PolNeAR.
 
 Scores source spans -- who is claimed to have said something -- against the PolNeAR
-annotations of a split, both as exact matches and as overlaps (a predicted source
-that shares a token with an unmatched gold source counts), and the cue spans the same
-way. Prints a table; ``--out`` also writes the figures as JSON.
+annotations of a split, both as exact matches (the component's own ``score()``, over
+spaCy ``Example``s whose reference docs hold the gold spans) and as overlaps (a
+predicted source that shares a character with an unmatched gold source counts), and the
+cue spans the same way. Prints a table; ``--out`` also writes the figures as JSON.
 
     python evaluation/polnear_attribution.py --split dev
     python evaluation/polnear_attribution.py --split dev --limit 20 --out runs/attr.json
@@ -33,19 +34,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline.files import atomic_write  # noqa: E402
-from pipeline.stages.attribution import (  # noqa: E402
-    DEFAULT_CUES_PATH,
-    PRF,
-    CueLexicon,
-    GoldAttribution,
-    cue_frame,
-    find_attributions,
-    load_cues,
-    read_brat_attributions,
-    span_prf,
-)
+from spacy.scorer import PRFScore  # noqa: E402
+from spacy.training import Example  # noqa: E402
+
 from pipeline.errors import DataError, Errors  # noqa: E402
+from pipeline.files import atomic_write  # noqa: E402
+from pipeline.scoring.attribution import GoldAttribution, gold_example, overlap_prf, read_brat_attributions  # noqa: E402
+from pipeline.stages.attribution import cue_frame, find_attributions  # noqa: E402
+from pipeline.stages.attribution_scorer import CUE_KEY, SOURCE_KEY, attribution_prf  # noqa: E402
+from pipeline.stages.cues import DEFAULT_CUES_PATH, CueLexicon, load_cues  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "polnear"
 HOLDOUT_EVERY = 5  # --learn tunes thresholds on every 5th train article
@@ -98,25 +95,32 @@ def parse(articles: Sequence[Article], *, model: str, batch_size: int, cache: Pa
     return docs
 
 
+def examples_for(articles: Sequence[Article], docs: Sequence) -> list[Example]:
+    """Each parsed article against its gold attributions (``pipeline.scoring.attribution.gold_example``)."""
+    return [gold_example(doc, article.gold) for article, doc in zip(articles, docs)]
+
+
 def score(
-    articles: Sequence[Article], docs: Sequence, *, cues: CueLexicon, continuation: bool = True
-) -> dict[str, PRF]:
-    """Source and cue P/R/F1 summed over articles (exact and overlap matching)."""
-    totals: dict[str, PRF] = defaultdict(lambda: PRF(0, 0, 0))
-    for article, doc in zip(articles, docs):
-        found = find_attributions(doc, cues=cues, continuation=continuation)
-        pred_sources = [(a.source.start_char, a.source.end_char) for a in found if a.source is not None]
-        pred_cues = [(a.cue.start_char, a.cue.end_char) for a in found if not a.continued]
-        gold_sources = [g.source for g in article.gold if g.source is not None]
-        gold_cues = [g.cue for g in article.gold if g.cue is not None]
-        for match in ("exact", "overlap"):
-            totals[f"source/{match}"] += span_prf(gold_sources, pred_sources, match=match, text=article.text)
-            totals[f"cue/{match}"] += span_prf(gold_cues, pred_cues, match=match, text=article.text)
-        if continuation:
-            carried = [a for a in found if a.continued]
-            right = sum(_continuation_is_right(a, article.gold) for a in carried)
-            totals["continued"] += PRF(right, len(carried), 0)
-    return dict(totals)
+    articles: Sequence[Article], examples: Sequence[Example], *, cues: CueLexicon, continuation: bool = True
+) -> dict[str, PRFScore]:
+    """Source and cue P/R/F1 summed over articles (exact and overlap matching).
+
+    Runs the extractor over each example's predicted doc (``doc._.attributions``), then
+    scores the examples as the component's ``score()`` does (exact) and by overlap.
+    """
+    for example in examples:
+        doc = example.predicted
+        doc._.attributions = find_attributions(doc, cues=cues, continuation=continuation)
+    totals: dict[str, PRFScore] = {}
+    for match, prf in (("exact", attribution_prf), ("overlap", overlap_prf)):
+        for kind, key in (("source", SOURCE_KEY), ("cue", CUE_KEY)):
+            totals[f"{kind}/{match}"] = prf(examples, key)
+    if continuation:
+        carried = [(a, article.gold) for article, example in zip(articles, examples)
+                   for a in example.predicted._.attributions if a.continued]
+        right = sum(_continuation_is_right(a, gold) for a, gold in carried)
+        totals["continued"] = PRFScore(tp=right, fp=len(carried) - right)
+    return totals
 
 
 def _continuation_is_right(attribution, gold: Sequence[GoldAttribution]) -> bool:
@@ -173,12 +177,14 @@ def learn(data: Path, *, model: str, batch_size: int, out: Path, cache_dir: Path
     fit = [i for i in range(len(articles)) if i % HOLDOUT_EVERY]
     held = [i for i in range(len(articles)) if not i % HOLDOUT_EVERY]
     fit_counts = count_frames([articles[i] for i in fit], [docs[i] for i in fit])
+    held_articles = [articles[i] for i in held]
+    held_examples = examples_for(held_articles, [docs[i] for i in held])
     grid = []
     for min_hits in MIN_HITS_GRID:
         for min_precision in MIN_PRECISION_GRID:
             lexicon = lexicon_from_counts(fit_counts, min_hits=min_hits, min_precision=min_precision, meta={})
-            result = score([articles[i] for i in held], [docs[i] for i in held], cues=lexicon)
-            f1 = (result["source/exact"].f1 + result["source/overlap"].f1) / 2
+            result = score(held_articles, held_examples, cues=lexicon)
+            f1 = (result["source/exact"].fscore + result["source/overlap"].fscore) / 2
             grid.append((f1, min_hits, min_precision))
     best_f1, min_hits, min_precision = max(grid)
     meta = {
@@ -196,6 +202,13 @@ def learn(data: Path, *, model: str, batch_size: int, out: Path, cache_dir: Path
           f"(held-out source F1, mean of exact/overlap: {best_f1:.3f})")
     print(f"wrote {out}: {len(lexicon.verbs)} lemmas, {firing} firing (lemma, frame) pairs")
     return {"min_hits": min_hits, "min_precision": min_precision, "held_out_f1": best_f1}
+
+
+def _figures(key: str, prf: PRFScore) -> dict[str, float]:
+    if key == "continued":  # a precision only: carried-over sentences have no gold count of their own
+        return {"precision": prf.precision, "matched": prf.tp, "predicted": prf.tp + prf.fp}
+    return {"precision": prf.precision, "recall": prf.recall, "f1": prf.fscore,
+            "matched": prf.tp, "predicted": prf.tp + prf.fp, "gold": prf.tp + prf.fn}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,8 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = args.cache_dir / f"polnear-{args.split}-{len(articles)}.spacy" if args.cache_dir else None
         docs = parse(articles, model=args.model, batch_size=args.batch_size, cache=cache)
         parsed = time.perf_counter() - started
+        examples = examples_for(articles, docs)
         started = time.perf_counter()
-        result = score(articles, docs, cues=cues, continuation=not args.no_continuation)
+        result = score(articles, examples, cues=cues, continuation=not args.no_continuation)
         extracted = time.perf_counter() - started
     except DataError as err:
         print(err, file=sys.stderr)
@@ -234,11 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"parse {parsed:.1f}s, attribution {extracted:.2f}s")
     print(f"{'span/match':<16}{'P':>8}{'R':>8}{'F1':>8}{'pred':>8}{'gold':>8}")
     for key, prf in result.items():
+        predicted, gold = prf.tp + prf.fp, prf.tp + prf.fn
         if key == "continued":
-            print(f"{key:<16}{prf.precision:>8.3f}{'-':>8}{'-':>8}{prf.predicted:>8}{'-':>8}"
+            print(f"{key:<16}{prf.precision:>8.3f}{'-':>8}{'-':>8}{predicted:>8}{'-':>8}"
                   "  (carried-over sentences inside the same source's gold content)")
         else:
-            print(f"{key:<16}{prf.precision:>8.3f}{prf.recall:>8.3f}{prf.f1:>8.3f}{prf.predicted:>8}{prf.gold:>8}")
+            print(f"{key:<16}{prf.precision:>8.3f}{prf.recall:>8.3f}{prf.fscore:>8.3f}{predicted:>8}{gold:>8}")
     if args.out is not None:
         figures = {
             "split": args.split,
@@ -248,11 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "continuation": not args.no_continuation,
             "parse_seconds": round(parsed, 2),
             "attribution_seconds": round(extracted, 3),
-            "scores": {
-                key: {"precision": prf.precision, "recall": prf.recall, "f1": prf.f1,
-                      "matched": prf.matched, "predicted": prf.predicted, "gold": prf.gold}
-                for key, prf in result.items()
-            },
+            "scores": {key: _figures(key, prf) for key, prf in result.items()},
         }
         atomic_write(args.out, (json.dumps(figures, indent=2) + "\n").encode())
     return 0

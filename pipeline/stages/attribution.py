@@ -18,7 +18,7 @@ conference" -> "Ri"); a headline's "Name: ...". Cues nested in another attributi
 content or inside a direct quotation are left out, as PolNeAR annotates them.
 
 Measured by ``evaluation/polnear_attribution.py`` (PolNeAR dev, en_core_web_sm):
-source F1 0.730 exact / 0.765 overlap.
+source F1 0.730 exact / 0.765 overlap (``score()``: exact matches, spaCy ``Example``s).
 
 Usage::
 
@@ -28,45 +28,45 @@ Usage::
     doc = nlp("Ri said that the US was not ready to accept the proposal.")
     doc._.attributions[0].source.text  # "Ri"
     next(doc.sents)._.attribution       # the Attribution covering that sentence
+
+The cue lexicon is in ``cues.py``, the component's ``score()`` in ``attribution_scorer.py``;
+gold data (PolNeAR's brat files) and the looser overlap scoring are in
+``pipeline.scoring.attribution``.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
+import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
+from spacy.training import Example
+from spacy.util import ensure_path
 
-from ..errors import DataError, Errors, ModelError
+from ..errors import Errors, ModelError
+from .attribution_scorer import CUE_KEY, SOURCE_KEY, attribution_spans, score_attributions, trim_chars
+from .cues import COMPONENT_VERSION, DEFAULT_CUES_PATH, FRAMES, CueLexicon, Frame, load_cues
 
 __all__ = [
     "COMPONENT_VERSION",
+    "CUE_KEY",
     "DEFAULT_CUES_PATH",
+    "FRAMES",
+    "SOURCE_KEY",
     "Attribution",
     "AttributionComponent",
     "CueLexicon",
-    "GoldAttribution",
-    "PRF",
+    "attribution_spans",
     "cue_frame",
     "find_attributions",
     "load_cues",
-    "read_brat_attributions",
-    "span_prf",
+    "score_attributions",
+    "trim_chars",
 ]
-
-#: Bumped whenever the rules change what is extracted (stored in ``nlp.meta``).
-COMPONENT_VERSION = "1.0.0"
-DEFAULT_CUES_PATH = Path(__file__).resolve().parent.parent / "data" / "cues.json"
-
-# Syntactic frames a cue verb is counted in (see ``cue_frame``), most specific first.
-Frame = Literal["ccomp", "parenthetical", "xcomp", "dobj", "other"]
-FRAMES: tuple[str, ...] = ("ccomp", "parenthetical", "xcomp", "dobj", "other")
 
 # Nouns naming a speech event. "According to Ri's press conference" and "Based on
 # Trump's remarks" name the speaker through the event's possessor; "based on" is
@@ -94,7 +94,6 @@ CONTINUATION_MIN_CUE_PRECISION = 0.6
 _SPEAKER_ENTS = ("PERSON", "ORG", "NORP", "GPE")
 _SUBJECTS = ("nsubj", "csubj")
 _PASSIVE_SUBJECTS = ("nsubjpass", "csubjpass")
-_EDGE_CHARS = " \t\r\n\"'“”‘’`,;:.!?()[]—–-"
 
 
 # --- records --------------------------------------------------------------------------
@@ -114,85 +113,6 @@ class Attribution:
     content: Span
     sentence: Span
     continued: bool = False
-
-
-@dataclass(frozen=True)
-class CueLexicon:
-    """Speech-cue verbs counted per syntactic frame, learned from annotated text.
-
-    ``verbs[lemma][frame] = (hits, seen)``: the verb was seen ``seen`` times in that
-    frame and ``hits`` of those were annotated as a cue. A verb fires as a cue in a
-    frame when ``hits >= min_hits`` and ``hits / seen >= min_precision``; both
-    thresholds are tuned on held-out training documents by the learner.
-    """
-
-    verbs: Mapping[str, Mapping[str, tuple[int, int]]]
-    min_hits: int = 2
-    min_precision: float = 0.5
-    source: str = ""
-    meta: Mapping[str, object] = field(default_factory=dict)
-
-    def is_cue(self, lemma: str, frame: str) -> bool:
-        hits, seen = self.verbs.get(lemma, {}).get(frame, (0, 0))
-        return hits >= self.min_hits and seen > 0 and hits / seen >= self.min_precision
-
-    def precision(self, lemma: str, frame: str) -> float:
-        """How often the verb in this frame was annotated as a cue (0 when unseen)."""
-        hits, seen = self.verbs.get(lemma, {}).get(frame, (0, 0))
-        return hits / seen if seen else 0.0
-
-    def with_thresholds(self, *, min_hits: int, min_precision: float) -> "CueLexicon":
-        return CueLexicon(self.verbs, min_hits, min_precision, self.source, self.meta)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "version": COMPONENT_VERSION,
-            "source": self.source,
-            "min_hits": self.min_hits,
-            "min_precision": self.min_precision,
-            "meta": dict(self.meta),
-            "verbs": {
-                lemma: {frame: list(counts) for frame, counts in sorted(frames.items())}
-                for lemma, frames in sorted(self.verbs.items())
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: object, *, path: str | Path | None = None) -> "CueLexicon":
-        try:
-            assert isinstance(data, dict), "expected a JSON object"
-            verbs: dict[str, dict[str, tuple[int, int]]] = {}
-            for lemma, frames in data["verbs"].items():
-                verbs[lemma] = {}
-                for frame, (hits, seen) in frames.items():
-                    if frame not in FRAMES:
-                        raise ValueError(f"unknown frame {frame!r} for {lemma!r}")
-                    verbs[lemma][frame] = (int(hits), int(seen))
-            return cls(
-                verbs=verbs,
-                min_hits=int(data.get("min_hits", 2)),
-                min_precision=float(data.get("min_precision", 0.5)),
-                source=str(data.get("source", "")),
-                meta=dict(data.get("meta", {})),
-            )
-        except (AssertionError, KeyError, TypeError, ValueError) as err:
-            raise ModelError(Errors.E080, path=path, detail=f"{type(err).__name__}: {err}") from None
-
-
-def load_cues(path: str | Path | None = None) -> CueLexicon:
-    """Load a cue lexicon (default: the one learned from PolNeAR train, shipped as data)."""
-    return _load_cues_cached(str(Path(path) if path is not None else DEFAULT_CUES_PATH))
-
-
-@lru_cache(maxsize=8)
-def _load_cues_cached(path: str) -> CueLexicon:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(Errors.E080, path=path, detail="file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelError(Errors.E080, path=path, detail=str(err)) from None
-    return CueLexicon.from_json(data, path=path)
 
 
 # --- extraction -----------------------------------------------------------------------
@@ -534,22 +454,24 @@ def _register_extensions() -> None:
         Span.set_extension("attribution", getter=_sentence_attribution)
 
 
+
 class AttributionComponent:
-    """Sets ``doc._.attributions`` (and, through a getter, ``span._.attribution``)."""
+    """Sets ``doc._.attributions`` (and, through a getter, ``span._.attribution``).
+
+    The cue lexicon is the component's data, not a setting: the shipped one from the
+    start, another one through ``initialize(cues=...)`` (``[initialize.components.<name>.cues]``
+    in a config, read by ``divergence.cue_lexicon.v1``), and it is written and read with
+    the pipeline (``to_disk``/``from_disk``), so a saved pipeline carries its own.
+    """
 
     version = COMPONENT_VERSION
 
-    def __init__(self, nlp: Language, name: str, *, cues_path: str | None, continuation: bool) -> None:
+    def __init__(self, nlp: Language, name: str, *, continuation: bool, scorer: Callable | None) -> None:
         self.name = name
-        self.cues_path = cues_path
         self.continuation = continuation
-        self.cues = load_cues(cues_path)
+        self.scorer = scorer
+        self.cues = load_cues()
         _register_extensions()
-        nlp.meta.setdefault("divergence", {})[name] = {
-            "factory": "divergence_attribution",
-            "version": COMPONENT_VERSION,
-            "cues": self.cues.source,
-        }
 
     def __call__(self, doc: Doc) -> Doc:
         doc._.attributions = find_attributions(doc, cues=self.cues, continuation=self.continuation)
@@ -559,144 +481,52 @@ class AttributionComponent:
         for doc in docs:
             yield self(doc)
 
+    def initialize(self, get_examples: Callable | None = None, *, nlp: Language | None = None,
+                   cues: dict[str, Any] | None = None) -> None:
+        """Take the cue lexicon ``cues`` (JSON data as ``CueLexicon.to_json`` writes it; None: the shipped one)."""
+        self.cues = CueLexicon.from_json(cues) if cues is not None else load_cues()
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
+        if self.scorer is None:
+            return {}
+        return self.scorer(examples, **kwargs)
+
+    # serialisation: the lexicon as JSON (a file in ``to_disk``), named in errors by its path
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        return srsly.json_dumps(self.cues.to_json()).encode("utf-8")
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> "AttributionComponent":
+        self.cues = CueLexicon.from_json(srsly.json_loads(data.decode("utf-8")))
+        return self
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / _CUES_FILE, self.cues.to_json())
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "AttributionComponent":
+        file = ensure_path(path) / _CUES_FILE
+        try:
+            data = srsly.read_json(file)
+        except (OSError, ValueError) as err:
+            raise ModelError(Errors.E080, path=file, detail=str(err)) from None
+        self.cues = CueLexicon.from_json(data, path=file)
+        return self
+
+
+_CUES_FILE = "cues.json"
+
 
 @Language.factory(
     "divergence_attribution",
-    default_config={"cues_path": None, "continuation": True},
+    default_config={"continuation": True, "scorer": {"@scorers": "divergence.attribution_scorer.v1"}},
     requires=["token.dep", "token.lemma", "token.pos", "token.is_sent_start"],
     assigns=["doc._.attributions"],
+    default_score_weights={"attribution_source_f": 1.0, "attribution_source_p": 0.0, "attribution_source_r": 0.0,
+                           "attribution_cue_f": 0.0, "attribution_cue_p": 0.0, "attribution_cue_r": 0.0},
 )
-def make_attribution(nlp: Language, name: str, cues_path: str | None, continuation: bool) -> AttributionComponent:
-    return AttributionComponent(nlp, name, cues_path=cues_path, continuation=continuation)
+def make_attribution(nlp: Language, name: str, continuation: bool, scorer: Callable | None) -> AttributionComponent:
+    return AttributionComponent(nlp, name, continuation=continuation, scorer=scorer)
 
 
 _register_extensions()
-
-
-# --- gold data and scoring (PolNeAR brat standoff) --------------------------------------
-
-
-@dataclass(frozen=True)
-class GoldAttribution:
-    """One annotated attribution: character spans (first to last fragment) or None."""
-
-    source: tuple[int, int] | None
-    cue: tuple[int, int] | None
-    content: tuple[int, int] | None
-
-
-_T_LINE = re.compile(r"^(T\d+)\t(\S+) ([^\t]+)\t")
-_E_LINE = re.compile(r"^(E\d+)\t(.*)$")
-
-
-def read_brat_attributions(path: str | Path, *, text_length: int | None = None) -> list[GoldAttribution]:
-    """Read attributions from a brat ``.ann`` file as PolNeAR writes them.
-
-    T lines carry ``Source``/``Cue``/``Content`` spans (possibly in ``;``-separated
-    fragments); E lines tie them together (``Attribution:T4 Content:T3 Cue:T2
-    Source:T1``; ``Attribution-no-source`` has no Source). Lines that continue a
-    multi-line span text, notes (``#``) and other annotation kinds are skipped.
-    """
-    path = Path(path)
-    spans: dict[str, tuple[int, int]] = {}
-    events: list[tuple[int, str]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(Errors.E082, path=path, line=0, detail=str(err)) from None
-    for number, line in enumerate(lines, start=1):
-        if line.startswith("T"):
-            match = _T_LINE.match(line)
-            if match is None:
-                if re.match(r"^T\d+\t", line):
-                    detail = "expected 'Tn<TAB>Label start end<TAB>text'"
-                    raise DataError(Errors.E082, path=path, line=number, detail=detail)
-                continue
-            try:
-                offsets = [tuple(int(x) for x in frag.split()) for frag in match.group(3).split(";")]
-                start, end = min(o[0] for o in offsets), max(o[1] for o in offsets)
-            except (ValueError, IndexError):
-                raise DataError(Errors.E082, path=path, line=number, detail=f"bad offsets {match.group(3)!r}") from None
-            if start > end or (text_length is not None and end > text_length):
-                raise DataError(Errors.E082, path=path, line=number, detail=f"span {start}-{end} outside the text")
-            spans[match.group(1)] = (start, end)
-        elif line.startswith("E"):
-            match = _E_LINE.match(line)
-            if match is not None:
-                events.append((number, match.group(2)))
-    gold: list[GoldAttribution] = []
-    for number, body in events:
-        roles: dict[str, tuple[int, int]] = {}
-        for arg in body.split():
-            role, _, ref = arg.partition(":")
-            role = role.rstrip("0123456789")
-            if ref not in spans:
-                raise DataError(Errors.E082, path=path, line=number, detail=f"unknown span id {ref!r}")
-            if role in roles and role == "Content":  # Content2: extend over both fragments
-                roles[role] = (min(roles[role][0], spans[ref][0]), max(roles[role][1], spans[ref][1]))
-            else:
-                roles.setdefault(role, spans[ref])
-        gold.append(GoldAttribution(roles.get("Source"), roles.get("Cue"), roles.get("Content")))
-    return gold
-
-
-@dataclass(frozen=True)
-class PRF:
-    matched: int
-    predicted: int
-    gold: int
-
-    @property
-    def precision(self) -> float:
-        return self.matched / self.predicted if self.predicted else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.matched / self.gold if self.gold else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    def __add__(self, other: "PRF") -> "PRF":
-        return PRF(self.matched + other.matched, self.predicted + other.predicted, self.gold + other.gold)
-
-
-def span_prf(
-    gold: Iterable[tuple[int, int]],
-    predicted: Iterable[tuple[int, int]],
-    *,
-    match: Literal["exact", "overlap"] = "exact",
-    text: str | None = None,
-) -> PRF:
-    """Precision/recall/F1 of character spans, each gold span matched at most once.
-
-    With ``text``, spans are first trimmed of edge whitespace and punctuation (so
-    ``Trump,`` and ``Trump`` match exactly). ``overlap`` counts a prediction as
-    correct when it shares at least one character with a still unmatched gold span;
-    it takes the gold span it overlaps most.
-    """
-    gold_set = sorted({_normalise(s, text) for s in gold} - {None})  # type: ignore[misc]
-    pred_set = sorted({_normalise(s, text) for s in predicted} - {None})  # type: ignore[misc]
-    if match == "exact":
-        return PRF(len(set(gold_set) & set(pred_set)), len(pred_set), len(gold_set))
-    unmatched = set(gold_set)
-    matched = 0
-    for start, end in pred_set:
-        overlaps = [(min(end, g[1]) - max(start, g[0]), g) for g in unmatched]
-        best = max((o for o in overlaps if o[0] > 0), default=None)
-        if best is not None:
-            unmatched.discard(best[1])
-            matched += 1
-    return PRF(matched, len(pred_set), len(gold_set))
-
-
-def _normalise(span: tuple[int, int], text: str | None) -> tuple[int, int] | None:
-    start, end = span
-    if text is not None:
-        piece = text[start:end]
-        left_stripped = piece.lstrip(_EDGE_CHARS)
-        start += len(piece) - len(left_stripped)
-        end = start + len(left_stripped.rstrip(_EDGE_CHARS))
-    return (start, end) if end > start else None
