@@ -9,8 +9,9 @@ the analyst who reads the explanation it produced.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from spacy.tokens import Span
+from spacy.tokens import Span, Token
 
 from .entities import NUMERIC_LABELS, number_value
 from ..schema import Frame
@@ -92,23 +93,38 @@ def extract_frame(span: Span, *, self_id: str | None = None, other_id: str | Non
     other party, used to resolve "we" and "they" as agents and blamed actors.
     """
     frame = Frame()
-    offset = span.start_char
-    text = span.text
+
+    def canon(token: Token) -> str | None:
+        return _canonical(token, span, self_id=self_id, other_id=other_id)
+
+    _predicates(span, frame)
+    _agent_and_theme(span, frame, canon)
+    _negation_and_modality(span, frame)
+    _quantities(span, frame)
+    _scope(span, frame)
+    _condition(span, frame)
+    frame.time = [e.text for e in span.ents if e.label_ in {"DATE", "TIME"}]
+    _blame(span, frame, canon)
+    return frame
+
+
+def _canonical(token: Token, span: Span, *, self_id: str | None, other_id: str | None) -> str | None:
+    """The canonical id of the entity holding ``token``; "we" and "they" as the claimer's and the other side."""
+    if token.ent_type_ and token.ent_iob_ != "O":
+        for ent in span.doc.ents:
+            if ent.start <= token.i < ent.end:
+                return ent._.canonical if Span.has_extension("canonical") and ent._.canonical else ent.text
+    low = token.lower_
+    if low in _FIRST:
+        return self_id
+    if low in _THIRD:
+        return other_id
+    return None
+
+
+def _predicates(span: Span, frame: Frame) -> None:
+    """Predicate classes, the root first, then its verbal and nominal dependents; which are denied."""
     root = span.root
-
-    def canon(token) -> str | None:  # noqa: ANN001
-        if token.ent_type_ and token.ent_iob_ != "O":
-            for ent in span.doc.ents:
-                if ent.start <= token.i < ent.end:
-                    return ent._.canonical if Span.has_extension("canonical") and ent._.canonical else ent.text
-        low = token.lower_
-        if low in _FIRST:
-            return self_id
-        if low in _THIRD:
-            return other_id
-        return None
-
-    # predicates: root first, then its verbal and nominal dependents
     classes: list[str] = []
     for tok in [root, *[t for t in span if t is not root]]:
         cls = _LEMMA_CLASS.get(tok.lemma_.lower())
@@ -120,27 +136,33 @@ def extract_frame(span: Span, *, self_id: str | None = None, other_id: str | Non
     frame.predicates = classes
     frame.predicate = classes[0] if classes else (root.lemma_.lower() if root.pos_ in {"VERB", "AUX"} else None)
 
-    # agent: the subject of the root (or of the first predicate verb)
+
+def _agent_and_theme(span: Span, frame: Frame, canon: Callable[[Token], str | None]) -> None:
+    """Agent: the subject of the root (or of the first predicate verb); theme: the first object."""
+    root = span.root
     subjects = [t for t in span if t.dep_ in {"nsubj", "nsubjpass"} and t.head.i >= span.start]
     subject = next((t for t in subjects if t.head is root), subjects[0] if subjects else None)
     if subject is not None:
         frame.agent = canon(subject) or subject.text
-    # theme: object of the root or of its clausal complement
     objects = [t for t in span if t.dep_ in {"dobj", "pobj", "attr", "oprd"} and t.head.i >= span.start]
     if objects:
         obj = objects[0]
         frame.theme = span.doc[obj.left_edge.i:obj.right_edge.i + 1].text[:120]
 
-    # negation and modality
-    negated = [t for t in span if t.dep_ == "neg" or (t.lower_ in _NEGATIONS and t.dep_ in {"det", "neg", "advmod"})]
-    if _is_negated(root):
-        frame.polarity = "negative"
-    if negated:
-        for t in negated:
-            frame.cues.append({"kind": "negation", "text": t.text, "start": t.idx, "end": t.idx + len(t.text)})
-    frame.modality = sorted({t.lemma_.lower() for t in span if t.lemma_.lower() in _HEDGES and t.tag_ in {"MD", "RB", "VB", "VBP", "VBZ", "VBD"}})
 
-    # quantities: "five of the eleven", then numeric entities
+def _negation_and_modality(span: Span, frame: Frame) -> None:
+    negated = [t for t in span if t.dep_ == "neg" or (t.lower_ in _NEGATIONS and t.dep_ in {"det", "neg", "advmod"})]
+    if _is_negated(span.root):
+        frame.polarity = "negative"
+    for t in negated:
+        frame.cues.append({"kind": "negation", "text": t.text, "start": t.idx, "end": t.idx + len(t.text)})
+    frame.modality = sorted({t.lemma_.lower() for t in span
+                             if t.lemma_.lower() in _HEDGES and t.tag_ in {"MD", "RB", "VB", "VBP", "VBZ", "VBD"}})
+
+
+def _quantities(span: Span, frame: Frame) -> None:
+    """"five of the eleven", then numeric entities; two counts of one thing make a part of a whole."""
+    offset, text = span.start_char, span.text
     seen: set[tuple[int, int]] = set()
     for m in _QUANT_OF.finditer(text):
         start, end = offset + m.start(), offset + m.end()
@@ -160,7 +182,6 @@ def extract_frame(span: Span, *, self_id: str | None = None, other_id: str | Non
         frame.quantities.append({"text": ent.text + (f" {head.text}" if unit and head.i == ent.end else ""),
                                  "value": value, "of": None, "unit": unit,
                                  "start": ent.start_char, "end": ent.end_char})
-
     # "Of the eleven resolutions ..., we asked for the removal of five": two counts of
     # one thing in a sentence, the smaller a part of the larger
     counts = [q for q in frame.quantities if q.get("of") is None and q["value"] is not None]
@@ -169,7 +190,10 @@ def extract_frame(span: Span, *, self_id: str | None = None, other_id: str | Non
         if small["value"] < large["value"] and (small.get("unit") in {None, large.get("unit")}) and large.get("unit"):
             small["of"], small["unit"] = large["value"], large["unit"]
 
-    # scope markers; "not (the lifting of) all" is a part, not an all
+
+def _scope(span: Span, frame: Frame) -> None:
+    """Scope markers; "not (the lifting of) all" is a part, not an all; "five of eleven" a part."""
+    offset, text = span.start_char, span.text
     not_all = [(m.start(), m.end()) for m in _NOT_ALL.finditer(text)]
     for kind, pattern in _SCOPE_RE.items():
         matches = [(m.start(), m.end(), m.group(0)) for m in pattern.finditer(text)]
@@ -186,52 +210,54 @@ def extract_frame(span: Span, *, self_id: str | None = None, other_id: str | Non
         if "part" not in frame.scope:
             frame.scope.append("part")
 
-    # conditions: subordinate "if"-clauses and conditional prepositions
+
+def _condition(span: Span, frame: Frame) -> None:
+    """A subordinate "if"-clause, else a conditional phrase ("in exchange for", "should the US ...")."""
     for tok in span:
         if tok.dep_ == "mark" and tok.lower_ in _CONDITION_MARKS and tok.head.dep_ == "advcl":
             clause = span.doc[tok.head.left_edge.i:tok.head.right_edge.i + 1]
             frame.condition = clause.text
             frame.cues.append({"kind": "condition", "text": clause.text, "start": clause.start_char,
                                "end": clause.end_char})
-            break
-    if frame.condition is None:
-        m = _CONDITION_RE.search(text)
-        if m:
-            lead = _COND_LEAD.match(m.group(0)).end()  # the ", " or "that " before an inverted "should"
-            frame.condition = text[m.start() + lead:].split(",")[0][:160]
-            frame.cues.append({"kind": "condition", "text": m.group(0)[lead:], "start": offset + m.start() + lead,
-                               "end": offset + m.end()})
+            return
+    offset, text = span.start_char, span.text
+    m = _CONDITION_RE.search(text)
+    if m:
+        lead = _COND_LEAD.match(m.group(0)).end()  # the ", " or "that " before an inverted "should"
+        frame.condition = text[m.start() + lead:].split(",")[0][:160]
+        frame.cues.append({"kind": "condition", "text": m.group(0)[lead:], "start": offset + m.start() + lead,
+                           "end": offset + m.end()})
 
-    # time expressions
-    frame.time = [e.text for e in span.ents if e.label_ in {"DATE", "TIME"}]
 
-    # blame / initiative: who a failure is put on. An excessive demand ("they wanted
-    # everything", "the US insisted on one more measure") puts it on the demander, even
-    # when the speaker then refuses; otherwise the agent of the refusal or failure.
+def _blame(span: Span, frame: Frame, canon: Callable[[Token], str | None]) -> None:
+    """Who a failure is put on. An excessive demand ("they wanted everything", "the US insisted
+    on one more measure") puts it on the demander, even when the speaker then refuses;
+    otherwise the agent of the refusal or failure."""
+    offset, text = span.start_char, span.text
     failure = _FAILURE_WORDS.search(text)
     demand = _DEMAND_WORDS.search(text)
     excessive = demand and (failure or _EXCESS_WORDS.search(text))
     cue = demand if excessive else failure
-    if cue:
-        frame.cues.append({"kind": "blame", "text": cue.group(0), "start": offset + cue.start(),
-                           "end": offset + cue.end()})
-        verb = span.doc.char_span(offset + cue.start(), offset + cue.end(), alignment_mode="expand")
-        agent = None
-        if verb is not None:
-            head = verb.root
-            while head is not None:
-                subj = next((c for c in head.children if c.dep_ in {"nsubj", "nsubjpass"}), None)
-                if subj is not None:
-                    agent = canon(subj) or subj.text
-                    break
-                if head.head is head or head.i < span.start:
-                    break
-                head = head.head
-        frame.blame = agent or frame.agent
-    return frame
+    if not cue:
+        return
+    frame.cues.append({"kind": "blame", "text": cue.group(0), "start": offset + cue.start(),
+                       "end": offset + cue.end()})
+    verb = span.doc.char_span(offset + cue.start(), offset + cue.end(), alignment_mode="expand")
+    agent = None
+    if verb is not None:
+        head = verb.root
+        while head is not None:
+            subj = next((c for c in head.children if c.dep_ in {"nsubj", "nsubjpass"}), None)
+            if subj is not None:
+                agent = canon(subj) or subj.text
+                break
+            if head.head is head or head.i < span.start:
+                break
+            head = head.head
+    frame.blame = agent or frame.agent
 
 
-def _is_negated(tok) -> bool:  # noqa: ANN001 - spaCy Token
+def _is_negated(tok: Token) -> bool:
     """"did not ask", "no testing", "was not the lifting": the predicate is denied.
     "cannot denuclearize without validating" states a requirement, not a denial."""
     if any(c.dep_ == "neg" or (c.dep_ == "det" and c.lower_ == "no") for c in tok.children):
