@@ -53,10 +53,11 @@ class Errors:
     E070 = "unknown evaluation task {task!r} (choose from {known})"
     E071 = "invalid evaluation configuration: {detail}"
     E072 = "cannot write evaluation results: {detail}"
-    # E080-E089: attribution (pipeline.stages.attribution) and its cue lexicon
+    # E080-E089: the spaCy components (pipeline.stages.attribution, claim_detector) and the cue lexicon
     E080 = "malformed cue lexicon: {detail}"
     E081 = "attribution needs a dependency parse: add 'divergence_attribution' after the parser"
     E082 = "malformed brat annotation at line {line}: {detail}"
+    E083 = "the claims stage needs the 'divergence_claims' component in the spaCy pipeline (pipeline.models.build_nlp adds it)"
     # E090-E099: review app and label store (pipeline.review, pipeline.labels)
     E090 = "malformed report.json: {detail}"
     E091 = "labels database was written by a newer divergence (schema version {found}, this version knows {known}); upgrade divergence to open it"

