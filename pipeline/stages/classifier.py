@@ -25,10 +25,9 @@ import numpy as np
 from ..errors import Errors, ModelError
 from ..files import replace_file
 from ..schema import ID2LABEL, LABEL2ID, LABELS
-from ..models import resolve_model_path
-from ..registry import _models_dir, resolve_version
+from ..registry import CLASSIFIER_META, _models_dir, resolve_model_path, resolve_version
 
-MODEL_META = "divergence.json"  # what a version folder needs besides the peft adapter
+MODEL_META = CLASSIFIER_META  # what a version folder needs besides the peft adapter
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 ONNX_OPSET = 17
 
@@ -126,7 +125,7 @@ def onnx_session(model: Any, tokenizer: Any, *, quantize: bool, version: str) ->
 
 
 def resolve_base(ref: str) -> str:
-    """A base-model reference -> something ``from_pretrained`` accepts (see ``models.resolve_model_path``)."""
+    """A base-model reference -> something ``from_pretrained`` accepts (see ``registry.resolve_model_path``)."""
     return resolve_model_path(ref)
 
 

@@ -27,9 +27,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..registry import JUDGE_META
 from ..schema import Claim
 
-JUDGE_META = "judge.json"
 PAIR_TYPES = ("contradiction", "quantity", "scope", "added_condition", "attribution")
 EVIDENCE_KINDS = ("quantity", "scope", "attribution", "added_condition", "contradiction")
 _GENERIC = re.compile(r"^(NUM:|SIDE:)")
