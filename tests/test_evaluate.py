@@ -470,7 +470,7 @@ def test_cli_sick_with_a_temp_model_and_limit(tmp_path, tiny_model):
     systems = {r["system"] for r in doc["results"]}
     assert systems == {f"model:{tiny_model}", "majority", "frozen-lr"}
     acc = {r["system"]: r for r in doc["results"] if r["metric"] == "accuracy"}
-    assert all(r["n"] == 60 and r["split"] == "train+trial/heldout" and 0.0 <= r["value"] <= 1.0 for r in acc.values())
+    assert set(acc) == systems and all(r["n"] == 60 and r["split"] == "train+trial/heldout" and 0.0 <= r["value"] <= 1.0 for r in acc.values())
     assert {t["target"] for t in doc["targets"]} == {
         "SICK accuracy >= 0.85",
         "SICK: model - frozen-embedding LR >= 10 points",

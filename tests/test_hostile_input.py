@@ -200,7 +200,7 @@ def test_manifest_table_documents_stay_beside_the_table(tmp_path: Path, secret: 
     (inputs / "manifest.csv").write_text("path,case,side,speaker,date\nus.txt,t,US,,\n"
                                          f"../private/{secret.name},t,DPRK,,\n{secret},t2,DPRK,,\nus.txt,t2,US,,\n")
     folders, roots = find_input(inputs, out_dir=tmp_path / "out")
-    assert roots == (inputs.resolve(),)
+    assert roots == (inputs.resolve(),) and len(folders) == 2  # cases t and t2
     for folder in folders:
         documents, errors = read_case(load_manifest(folder), options=ReadOptions(allowed_roots=roots))
         assert [d.spec.side for d in documents] == ["US"]

@@ -41,7 +41,7 @@ def test_report_follows_the_contract(hanoi_report):
         for entity in claim["entities"]:
             assert {"text", "label", "canonical", "start", "end"} <= entity.keys()
     scores = [d["score"] for d in report["divergences"]]
-    assert scores == sorted(scores, reverse=True)
+    assert scores and scores == sorted(scores, reverse=True)
     for d in report["divergences"]:
         assert d["type"] in DIVERGENCE_TYPES and 0 <= d["score"] <= 1
         assert all(c in claims for c in d["claims"])
@@ -105,6 +105,7 @@ def test_bad_document_is_skipped_reported_and_exit_is_nonzero(tmp_path, models):
     assert report["skipped"][0]["path"].endswith("us2.txt")
 
 
+@pytest.mark.slow  # loads the models before it fails
 def test_strict_mode_fails_on_a_bad_document(tmp_path):
     root = write_case(tmp_path / "case", {
         "us.txt": ("us", "US", "THE PRESIDENT:  They wanted all the sanctions lifted.\n"),
@@ -139,6 +140,7 @@ def test_option_ranges_are_checked(tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "report.json").exists()
 
 
+@pytest.mark.slow  # loads the models before it fails
 def test_unknown_classifier_precision_fails_in_one_line(tmp_path):
     result = runner.invoke(app, ["--classifier-precision", "fp16", "run", str(HANOI), "--out", str(tmp_path)])
     assert result.exit_code != 0 and not (tmp_path / "report.json").exists()
