@@ -122,7 +122,7 @@ def test_malformed_registry_is_one_line_naming_the_file(tmp_path: Path) -> None:
         result = models_cli(*args, models_dir=tmp_path)
         assert result.exit_code == 2, args
         line = one_line(result.output)
-        assert line.startswith(f"{tmp_path / 'registry.json'}: malformed model registry") and line.endswith("[E054]")
+        assert f"{tmp_path / 'registry.json'}: malformed model registry" in line and line.endswith("[E054]")
 
 
 def test_evaluate_of_an_unknown_version_fails_before_loading_anything(models_dir: Path) -> None:
