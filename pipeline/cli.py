@@ -5,14 +5,12 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
-
 from pathlib import Path
 
 import typer
 
-from .config import RunConfig
-
 from .commands import COMMAND_MODULES
+from .config import RunConfig
 
 # Hub look-ups hang ~20 s each without network; the project's models are all local
 # unless the user names a hub id and opts in with DIVERGENCE_ONLINE=1.

@@ -11,24 +11,33 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .stages.align import AlignConfig, align_claims
-from .stages.claims import extract_claims
 from .config import RunConfig
-from .stages.align import Alignment
-from .stages.divergence import DivergenceConfig, find_omissions, finalise, nli_probabilities, type_pairs
 from .errors import CaseError, ModelError, Warnings, warning_text
-from .stages.ingest import ReadOptions, read_case
 from .manifest import load_manifest
-from .stages.relevance import assess_relevance
 from .models import Encoder, build_nlp
-from .report import (ModelVersions, Report, ReportCase, ReportClaim, ReportConfig, ReportDivergence, ReportDocument,
-                     ReportSummary, SetAside, Skipped)
+from .report import (
+    ModelVersions,
+    Report,
+    ReportCase,
+    ReportClaim,
+    ReportConfig,
+    ReportDivergence,
+    ReportDocument,
+    ReportSummary,
+    SetAside,
+    Skipped,
+)
 from .schema import DIVERGENCE_TYPES, SCHEMA_VERSION
+from .stages.align import AlignConfig, Alignment, align_claims
+from .stages.claims import extract_claims
+from .stages.divergence import DivergenceConfig, finalise, find_omissions, nli_probabilities, type_pairs
+from .stages.ingest import ReadOptions, read_case
+from .stages.relevance import assess_relevance
 
 
 @dataclass

@@ -30,7 +30,7 @@ from pipeline.commands import review as review_commands
 from pipeline.config import RunConfig
 from pipeline.errors import BatchError, CaseError, DivergenceError, LabelError, ReportError
 from pipeline.stages.ingest import ReadOptions, read_case, read_document
-from pipeline.labels import Label, LabelStore, flag_key
+from pipeline.labels import Label, LabelStore
 from pipeline.manifest import load_manifest
 from pipeline.review import create_app, load_case
 from tests.conftest import REPO, write_case

@@ -42,8 +42,8 @@ def benchmark_command(
                                   help="Where the paraphrased events' case folders are written."),
 ) -> None:
     """Run and score every gold event; print the per-event table and the macro means."""
-    from ..training.benchmark import benchmark, format_table
     from ..runner import Models
+    from ..training.benchmark import benchmark, format_table
 
     config: RunConfig = ctx.obj or RunConfig()
     with failures():
@@ -81,9 +81,9 @@ def train_judge_command(
 def fit_and_report(events: list[Path], *, version: str | None, config: RunConfig, labels: Path | None,
                    reports: Path, promote: str, models_dir: Path, work_dir: Path) -> None:
     """Fit, measure, register and print (``train-judge`` and ``train --labels``)."""
+    from ..runner import Models
     from ..training.benchmark import format_table
     from ..training.judge import train_judge
-    from ..runner import Models
 
     with failures():
         models = Models.load(config)

@@ -27,7 +27,6 @@ from datasets import Dataset
 
 from ..config import PROJECT_ROOT
 from ..errors import DataError, Errors
-
 from ..schema import ID2LABEL, LABEL2ID, LABELS  # noqa: F401 - the pair classifier's label order
 from .splits import holdout  # noqa: F401 - the hold-out is defined in splits; kept here for callers of nli.holdout
 

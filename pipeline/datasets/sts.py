@@ -17,6 +17,7 @@ from datasets import Dataset
 from ..errors import DataError, Errors
 from .nli import data_root
 
+
 def split_file(task: str, path: Path | None, split: str) -> Path:
     """``sts-<split>.csv`` / ``msr-para-<split>.tsv`` in a folder, or the file given."""
     name = {"stsb": f"sts-{split}.csv", "mrpc": f"msr-para-{split}.tsv"}[task]

@@ -18,6 +18,7 @@ from ..errors import Errors, ReportError
 from ..labels import ClaimRef
 from ..report import REPORT_FILE, Report, ReportDivergence, ReportDocument, ReportSentence
 from ..schema import NON_PARTY_SIDES
+
 # characters of context either side of a claim when the report has no sentence spans
 _FALLBACK_CONTEXT_CHARS = 280
 

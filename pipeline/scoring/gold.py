@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..files import atomic_write
 from ..errors import DataError, Errors
+from ..files import atomic_write
 from ..schema import DIVERGENCE_TYPES
 
 SPANS_NAME = "gold-statements.json"

@@ -36,10 +36,20 @@ from ..datasets.nli import FNC_STANCES, LABELS
 from ..datasets.splits import DEFAULT_HELDOUT_FRACTION, DEFAULT_HOLDOUT_SEED, FALLBACK_HELDOUT_FRACTION, holdout
 from ..datasets.sts import load_mrpc, load_stsb, sibling_train_file, split_file
 from ..errors import DataError, Errors, EvaluationError
-from .baselines import (DEFAULT_ENCODER, SYSTEM_FROZEN, SYSTEM_MAJORITY, SentenceEmbedder, TextEncoder, cosine,
-                        encoded_pair_features, fit_frozen_regressor, frozen_probe_predictions, majority_label)
+from .baselines import (
+    DEFAULT_ENCODER,
+    SYSTEM_FROZEN,
+    SYSTEM_MAJORITY,
+    SentenceEmbedder,
+    TextEncoder,
+    cosine,
+    encoded_pair_features,
+    fit_frozen_regressor,
+    frozen_probe_predictions,
+    majority_label,
+)
 from .classifier import PairScorer
-from .metrics import binary_metrics, best_f1_threshold, classification_metrics, fnc_metrics, p_above_chance, pearson, spearman
+from .metrics import best_f1_threshold, binary_metrics, classification_metrics, fnc_metrics, p_above_chance, pearson, spearman
 from .stances import fit_stance_rule
 from .targets import check_targets, write_results
 

@@ -27,7 +27,6 @@ from .entities import canonicalise_case
 from .frames import extract_frame
 from .sentences import ParseView, paragraphs, sentence_doc, sentence_tokens
 
-
 # --- sides ---------------------------------------------------------------------------
 
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import Errors, ModelError
 from ..files import replace_file
-from ..schema import ID2LABEL, LABEL2ID, LABELS
 from ..registry import CLASSIFIER_META, _models_dir, resolve_model_path, resolve_version
+from ..schema import ID2LABEL, LABEL2ID, LABELS
 
 MODEL_META = CLASSIFIER_META  # what a version folder needs besides the peft adapter
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")

@@ -24,10 +24,10 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..schema import Claim, Divergence
 from .align import Alignment
 from .frames import ONE_SIDED_SCOPES
 from .judge import Judge, OmissionContext, PairContext, above_bar, content_words
-from ..schema import Claim, Divergence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 

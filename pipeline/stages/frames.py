@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from spacy.tokens import Span, Token
 
-from .entities import NUMERIC_LABELS, number_value
 from ..schema import Frame
+from .entities import NUMERIC_LABELS, number_value
 
 # predicate class <- lemmas (verbs and their nominalisations)
 PREDICATES: dict[str, set[str]] = {
