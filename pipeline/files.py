@@ -16,15 +16,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: done once, not while threads write
     os.umask(mask)
     return mask
 
 
+_UMASK = _read_umask()
+
+
 def _shared(path: Path, *, folder: bool = False) -> None:
     # mkstemp/mkdtemp (and safetensors) create 0600/0700; outputs are meant to be shared
-    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+    os.chmod(path, (0o777 if folder else 0o666) & ~_UMASK)
 
 
 def _fsync(path: Path) -> None:
@@ -56,16 +59,29 @@ def replace_file(path: str | Path, write: Callable[[Path], object]) -> Path:
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` (text as UTF-8) to ``path`` atomically, with the usual 0644-minus-umask mode."""
-    body = data.encode("utf-8") if isinstance(data, str) else data
-    return replace_file(path, lambda tmp: tmp.write_bytes(body))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:  # written and synced through the one handle
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _shared(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def publish_dir(staging: str | Path, target: str | Path, *, overwrite: bool = True) -> Path:
     """Move the filled folder ``staging`` to ``target`` (same file system), its files made shareable.
 
-    An existing ``target`` is swapped out first and deleted after, so readers see the
-    old folder or the new one, never a mix; with ``overwrite=False`` it raises
-    ``FileExistsError`` instead.
+    An existing ``target`` is renamed aside first and deleted after, so readers see the
+    old folder or the new one, never a mix (between the two renames ``target`` is briefly
+    absent); with ``overwrite=False`` it raises ``FileExistsError`` instead.
     """
     staging, target = Path(staging), Path(target)
     for root, dirs, files in os.walk(staging):

@@ -103,7 +103,7 @@ def history(
     limit: int = typer.Option(50, "--limit", help="show the last N changes (0: all)"),
 ) -> None:
     """Show who changed which label when, before -> after (oldest first, one change a line)."""
-    from ..review import label_text
+    from ..labels import label_text
 
     with failures():
         store = _existing_store(db)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..config import RunConfig
-from .common import ExitStatus, failures
+from .common import ExitStatus, failures, finish
 from .options import AllowRoot, ClaimThreshold, MaxDocMb, MinSimilarity, Strict, TopK, run_config
 
 
@@ -32,12 +32,13 @@ def register(app: typer.Typer) -> None:
 
         config = run_config(ctx, claim_threshold=claim_threshold, top_k=top_k, min_similarity=min_similarity,
                             max_doc_mb=max_doc_mb)
-        with failures(action="cannot write the report", path=out):
+        with failures():
             case = load_manifest(case_dir)  # fail fast, before loading models
-            out_dir = out or Path("reports") / case.id
             models = Models.cached(config)
             report = analyse_case(case_dir, config=config, models=models, strict=strict,
                                   allowed_roots=tuple(p.resolve() for p in allow_root))
+        out_dir = out or Path("reports") / case.id
+        with failures(action="cannot write the report", path=out_dir):
             path = write_report(report, out_dir)
         for warning in report.warnings:
             typer.echo(f"warning: {warning}", err=True)
@@ -46,6 +47,5 @@ def register(app: typer.Typer) -> None:
         s = report.summary
         by_type = ", ".join(f"{k} {v}" for k, v in s.by_type.items() if v)
         typer.echo(f"{path}: {s.documents} documents, {s.claims} claims, {s.divergences} flags ({by_type})")
-        if report.skipped:
-            raise typer.Exit(ExitStatus.PARTIAL)
         sys.stdout.flush()
+        finish(ExitStatus.PARTIAL if report.skipped else ExitStatus.OK)

@@ -28,14 +28,16 @@ from .records import (
     HistoryEntry,
     Label,
     flag_key,
+    label_text,
     missed_key,
     printable,
+    reviewer_problem,
 )
 from .store import DB_ENV, DEFAULT_DB_NAME, MIGRATIONS, LabelStore, Migration, default_db_path
 
 __all__ = [
     "DB_ENV", "DECISIONS", "DEFAULT_DB_NAME", "EXPORT_COLUMNS", "EXPORT_FORMATS", "FLAG_DECISIONS",
     "FORMULA_PREFIXES", "LABEL_TYPES", "MAX_REVIEWER_LEN", "MIGRATIONS", "ClaimRef", "HistoryEntry", "Label",
-    "LabelStore", "Migration", "default_db_path", "export_dataset", "export_frame", "flag_key", "missed_key",
-    "neutralise_formula", "printable", "unneutralise_formula", "write_export",
+    "LabelStore", "Migration", "default_db_path", "export_dataset", "export_frame", "flag_key", "label_text", "missed_key",
+    "neutralise_formula", "printable", "reviewer_problem", "unneutralise_formula", "write_export",
 ]

@@ -8,7 +8,7 @@ store and the exporter agree on one definition.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,32 @@ class ClaimRef:
     doc_id: str
     side: str
     text: str
+
+
+
+def reviewer_problem(name: str | None) -> str | None:
+    """Why ``name`` cannot sign a label, or None: one rule for the store and the review app."""
+    if not name or not name.strip():
+        return "the reviewer's name is required"
+    if len(name) > MAX_REVIEWER_LEN:
+        return f"reviewer name longer than {MAX_REVIEWER_LEN} characters"
+    if _UNPRINTABLE.search(name):
+        return "the reviewer's name contains control characters"
+    return None
+
+
+def label_text(summary: Mapping[str, Any] | None) -> str:
+    """How a label reads for people (pages, ``divergence labels history``), e.g. "corrected to scope"."""
+    if not summary:
+        return "(none)"
+    kind = str(summary.get("type") or "").replace("_", " ")
+    return {
+        "accept": f"accepted as {kind}",
+        "reject": "rejected",
+        "correct": f"corrected to {kind}",
+        "unrelated": "not about the same thing",
+        "missed": f"missed {kind}",
+    }.get(summary["decision"], summary["decision"])
 
 
 @dataclass(frozen=True)
@@ -127,12 +153,9 @@ class Label:
 
         if not self.case_id:
             raise bad("no case id")
-        if not self.reviewer or not self.reviewer.strip():
-            raise bad("the reviewer's name is required")
-        if len(self.reviewer) > MAX_REVIEWER_LEN:
-            raise bad(f"reviewer name longer than {MAX_REVIEWER_LEN} characters")
-        if _UNPRINTABLE.search(self.reviewer):
-            raise bad("the reviewer's name contains control characters")
+        problem = reviewer_problem(self.reviewer)
+        if problem:
+            raise bad(problem)
         if self.decision not in DECISIONS:
             raise bad(f"unknown decision {self.decision!r} (use one of: {', '.join(DECISIONS)})")
         if self.type is not None and self.type not in LABEL_TYPES:

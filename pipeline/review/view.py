@@ -11,6 +11,7 @@ from urllib.parse import quote
 import jinja2
 from fastapi.templating import Jinja2Templates
 
+from ..labels import label_text
 from ..schema import DIVERGENCE_TYPES
 from .cases import ReviewCase
 
@@ -36,19 +37,6 @@ def review_text(review: Mapping[str, Any] | None) -> str:
     if not review:
         return "not reviewed"
     return f"{label_text(review)} by {review['reviewer']}, {short_time(review.get('time'))}"
-
-
-def label_text(summary: Mapping[str, Any] | None) -> str:
-    if not summary:
-        return "(none)"
-    kind = str(summary.get("type") or "").replace("_", " ")
-    return {
-        "accept": f"accepted as {kind}",
-        "reject": "rejected",
-        "correct": f"corrected to {kind}",
-        "unrelated": "not about the same thing",
-        "missed": f"missed {kind}",
-    }.get(summary["decision"], summary["decision"])
 
 
 def case_url(case: ReviewCase, anchor: str = "") -> str:

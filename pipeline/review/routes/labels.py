@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from ...errors import LabelError
-from ...labels import FLAG_DECISIONS, Label, LabelStore, flag_key, missed_key
+from ...labels import FLAG_DECISIONS, Label, LabelStore, flag_key, missed_key, reviewer_problem
 from ..deps import Case, CheckedForm, Flag, Reviewer, Settings, Store
 from ..security import Refused, remember_reviewer, wants_json
 from ..view import case_url, review_text
@@ -87,10 +87,9 @@ async def clear_missed(request: Request, form: CheckedForm, case: Case, store: S
 async def set_reviewer(request: Request, form: CheckedForm, settings: Settings) -> Response:
     """Remember the reviewer's name (a signed cookie) so each label carries it."""
     name = str(form.get("reviewer") or "").strip()
-    if not name:
-        raise Refused(422, "the reviewer's name is required")
-    if len(name) > 100:
-        raise Refused(422, "reviewer name longer than 100 characters")
+    problem = reviewer_problem(name)
+    if problem:
+        raise Refused(422, problem)
     response = JSONResponse({"reviewer": name}) if wants_json(request) else _back(form, "/")
     remember_reviewer(response, name, settings.signer)
     return response
