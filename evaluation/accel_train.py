@@ -1,6 +1,6 @@
 """Train pair-classifier variants on an accelerator machine, standalone.
 
-The project's trainer (`divergence train`, pipeline/train.py) needs `datasets`, spaCy
+The project's trainer (`divergence train`, pipeline/training/classifier.py) needs `datasets`, spaCy
 and the data under ../shared; an accelerator machine has torch, transformers, peft,
 numpy and pandas only. So `evaluation/accel_prepare.py prepare` writes the exact
 training pairs of each variant and every held-out set as gzipped JSONL, this script

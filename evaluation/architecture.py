@@ -4,7 +4,7 @@
     python evaluation/architecture.py --run-imports   # also runs `divergence run` on the sample case
                                                       # and lists the pipeline modules it imported
 
-The rooms a run must never enter (training, datasets, scoring) are listed in ``OUTSIDE_RUN``;
+The rooms a run must never enter (training, datasets, scoring, review, batch) are ``OUTSIDE_RUN``;
 ``--run-imports`` exits 1 if a run imported one of them.
 """
 

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from pipeline.datasets import nli as nli_data
 from pipeline.stages.classifier import PairClassifier  # noqa: E402
-from pipeline.datasets.splits import DEFAULT_HELDOUT_FRACTION  # noqa: E402
+from pipeline.datasets.splits import DEFAULT_HELDOUT_FRACTION, holdout  # noqa: E402
 
 
 def heldout_pairs(names: tuple[str, ...], n: int, *, seed: int = 0) -> tuple[list[tuple[str, str]], np.ndarray]:
@@ -44,7 +44,7 @@ def heldout_pairs(names: tuple[str, ...], n: int, *, seed: int = 0) -> tuple[lis
     pairs: list[tuple[str, str]] = []
     labels: list[int] = []
     for name in names:
-        _, te = nli_data.holdout(loaders[name](), name=name, fraction=fractions[name])
+        _, te = holdout(loaders[name](), name=name, fraction=fractions[name])
         te = te.shuffle(seed=seed).select(range(min(len(te), n // len(names))))
         pairs += list(zip(te["premise"], te["hypothesis"]))
         labels += te["label"]

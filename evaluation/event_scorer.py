@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         result["command"] = " ".join(["python", "evaluation/event_scorer.py", *(argv if argv is not None else sys.argv[1:])])
         result["gold"] = str(args.gold)
         result["case_dir"] = str(case.root)
-        result["report_models"] = report.to_dict().get("models")
-        result["report_config"] = report.to_dict().get("config")
+        stored = report.to_dict()
+        result["report_models"] = stored.get("models")
+        result["report_config"] = stored.get("config")
         write_json(args.out, result)
         print(f"wrote {args.out}")
     return 0

@@ -158,7 +158,8 @@ def render_report_html(report: Report | Mapping[str, Any], *,
 
 
 def write_report(report: Report, out_dir: str | Path) -> Path:
-    """The one writer of a report folder: ``report.html`` and ``report.json``, each atomically.
+    """The writer of a run's report folder: ``report.html`` and ``report.json``, each atomically
+    (a batch writes the same two files, made in its workers, with its fingerprint: ``batch.fingerprints``).
 
     Both are made in memory before either is written, so a failure leaves the old pair.
     Returns the path of ``report.json``.

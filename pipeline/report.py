@@ -7,7 +7,8 @@ once, so a consumer reads ``report.summary.claims`` and can trust its type.
 - The pipeline builds a :class:`Report` (``runner.judge_case``); :meth:`Report.dumps` is
   the only serialisation of it, and gives the bytes reports have always had
   (``json.dumps(..., ensure_ascii=False, indent=1)``, keys in the order declared below).
-- :meth:`Report.read` is the only reader of a file: any problem is one
+- :meth:`Report.read` reads a file for the review app, batch summaries and the scorers
+  (``training.review_labels`` still reads the claims it needs directly): any problem is one
   :class:`~pipeline.errors.ReportError` line naming the file (E090).
 - Keys absent from what was read stay absent when written (``exclude_unset``), and unknown
   keys are kept (``extra="allow"``): a report written by another version passes through

@@ -16,6 +16,7 @@ from pipeline.scoring import baselines, metrics, targets
 from pipeline.scoring.stances import fit_stance_rule
 from pipeline.scoring import heldout as ev
 from pipeline.datasets import nli as nli_data
+from pipeline.datasets.splits import holdout
 from pipeline.commands.evaluate import register
 from pipeline.errors import DataError, EvaluationError
 
@@ -215,7 +216,7 @@ def test_config_rejects_unknown_task_and_bad_limit():
 def test_heldout_defaults_match_the_trainer():
     from pipeline.training.config import TrainConfig
 
-    assert ev.DEFAULT_HELDOUT_FRACTION == TrainConfig().heldout_fraction
+    assert ev.EvalConfig().heldout_fraction == TrainConfig().heldout_fraction
     assert ev.EvalConfig().holdout_seed == TrainConfig().holdout_seed
 
 
@@ -249,7 +250,7 @@ def test_evaluate_scores_only_the_models_heldout_part(tmp_path):
     results = ev.evaluate(config, classifier=oracle, encoder=HashEncoder())
 
     ds = nli_data.load_snli(tmp_path / "snli")
-    train_part, held = nli_data.holdout(ds, name="snli", fraction=0.6, seed=5)
+    train_part, held = holdout(ds, name="snli", fraction=0.6, seed=5)
     assert set(oracle.seen) == set(zip(held["premise"], held["hypothesis"]))  # never a training pair
     assert results.attrs["config"]["heldout_fraction"]["snli"] == 0.6
 
@@ -302,7 +303,7 @@ def test_full_split_scores_every_row_and_fits_on_the_default_dev_train_part(tmp_
     config = ev.EvalConfig(tasks=("snli",), path=str(tmp_path / "elsewhere"), split="test", heldout=False)
     part = ev._nli_part("snli", config)
     assert part.split == "test/all" and len(part.score) == 30
-    dev_train, _ = nli_data.holdout(nli_data.load_snli(tmp_path / "data" / "snli"), name="snli", fraction=0.3)
+    dev_train, _ = holdout(nli_data.load_snli(tmp_path / "data" / "snli"), name="snli", fraction=0.3)
     assert part.fit["premise"] == dev_train["premise"]
 
 

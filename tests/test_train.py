@@ -14,6 +14,7 @@ from pipeline import registry
 from pipeline.datasets import nli as nli_data
 from pipeline.errors import DataError, ModelError
 from pipeline.datasets.nli import LABEL2ID, LABELS
+from pipeline.datasets.splits import holdout
 
 DATA = nli_data.data_root()
 needs_data = pytest.mark.skipif(
@@ -115,19 +116,19 @@ def test_reversed_pairs_keep_only_labels_that_survive_the_swap() -> None:
 
 def test_holdout_is_deterministic_disjoint_and_grouped() -> None:
     ds = _toy()
-    tr, te = nli_data.holdout(ds, name="toy", fraction=0.3)
-    tr2, te2 = nli_data.holdout(ds.shuffle(seed=1), name="toy", fraction=0.3)
+    tr, te = holdout(ds, name="toy", fraction=0.3)
+    tr2, te2 = holdout(ds.shuffle(seed=1), name="toy", fraction=0.3)
     assert sorted(te["hypothesis"]) == sorted(te2["hypothesis"])  # row order does not matter
     assert len(tr) + len(te) == len(ds)
     assert not set(tr["premise"]) & set(te["premise"])  # a premise never on both sides
     assert 0.15 < len(te) / len(ds) < 0.45
-    _, other = nli_data.holdout(ds, name="toy", fraction=0.3, seed=14)
+    _, other = holdout(ds, name="toy", fraction=0.3, seed=14)
     assert sorted(other["hypothesis"]) != sorted(te["hypothesis"])
 
 
 def test_holdout_splits_fnc_by_body() -> None:
     ds = _toy().add_column("body_id", [i % 37 for i in range(400)])
-    tr, te = nli_data.holdout(ds, name="fnc1", fraction=0.2)
+    tr, te = holdout(ds, name="fnc1", fraction=0.2)
     assert not set(tr["body_id"]) & set(te["body_id"])
 
 
@@ -180,10 +181,10 @@ def test_swapped_contradictions_keep_only_disputes() -> None:
 
 def test_holdout_groups_claims_and_topics() -> None:
     ds = _toy().add_column("claim_id", [f"c{i % 23}" for i in range(400)])
-    tr, te = nli_data.holdout(ds, name="emergent", fraction=0.3)
+    tr, te = holdout(ds, name="emergent", fraction=0.3)
     assert not set(tr["claim_id"]) & set(te["claim_id"])
     ds = _toy().add_column("topic", [f"t{i % 19}" for i in range(400)])
-    tr, te = nli_data.holdout(ds, name="claimdiff", fraction=0.3)
+    tr, te = holdout(ds, name="claimdiff", fraction=0.3)
     assert not set(tr["topic"]) & set(te["topic"])
 
 

@@ -78,6 +78,7 @@ def evaluate_command(
     from transformers.utils import logging as hf_logging
 
     from ..scoring import heldout as ev
+    from ..scoring.targets import check_targets, write_results
 
     hf_logging.disable_progress_bar()  # per-weight loading bars would bury the log lines
     err_console = Console(stderr=True)
@@ -104,8 +105,8 @@ def evaluate_command(
             config, log=lambda msg: err_console.print(msg, style="dim", markup=False, highlight=False)
         )
         target = out or DEFAULT_OUT_DIR / f"{task.value}.json"
-        ev.write_results(results, target)
-    show_results(results, ev.check_targets(results), target)
+        write_results(results, target)
+    show_results(results, check_targets(results), target)
 
 
 def show_results(results, checks, target: Path) -> None:  # noqa: ANN001 - pandas.DataFrames

@@ -92,7 +92,7 @@ SWAPPABLE_ENTITIES = ("PERSON", "ORG", "GPE", "NORP", "DATE", "LOC", "FAC", "EVE
 class CorruptedPair:
     premise: str
     hypothesis: str
-    label: int  # index into nli_data.LABELS
+    label: int  # index into schema.LABELS
     transform: str  # which rule produced it
 
 

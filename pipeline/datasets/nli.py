@@ -28,7 +28,6 @@ from datasets import Dataset
 from ..config import PROJECT_ROOT
 from ..errors import DataError, Errors
 from ..schema import ID2LABEL, LABEL2ID, LABELS  # noqa: F401 - the pair classifier's label order
-from .splits import holdout  # noqa: F401 - the hold-out is defined in splits; kept here for callers of nli.holdout
 
 # FNC-1 stance -> NLI label: a body that agrees with the headline entails it, one
 # that disagrees contradicts it; "discuss" reports the claim without taking a side.

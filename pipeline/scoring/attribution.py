@@ -1,7 +1,7 @@
 """Gold attributions (PolNeAR's brat standoff) as spaCy ``Example``s, and their looser scoring.
 
 The attribution component scores itself by exact matches (``divergence_attribution``'s
-``score()``, ``stages.attribution.score_attributions``); what it needs is an ``Example``
+``score()``, ``stages.attribution_scorer.score_attributions``); what it needs is an ``Example``
 whose reference doc holds the gold sources and cues as span groups. This module reads
 PolNeAR's ``.ann`` files, builds those examples (:func:`gold_example`), and adds the
 overlap matching that ``evaluation/polnear_attribution.py`` reports beside the exact one

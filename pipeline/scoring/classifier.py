@@ -11,24 +11,17 @@ The metric functions are :mod:`pipeline.scoring.metrics`, shared with the harnes
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from datasets import Dataset
 
 from ..datasets.nli import FNC_STANCES, LABELS, fit_stance_offsets, fnc_score, stances_from_proba
+from ..stages.divergence import PairScorer
 from .metrics import accuracy, label_f1, roc_auc
 
 EMERGENT_STANCES = ("for", "against", "observing")
 _EMERGENT_OF_LABEL = {"entailment": "for", "contradiction": "against", "neutral": "observing"}
-
-
-class PairScorer(Protocol):
-    """What scoring needs of a pair classifier (``pipeline.stages.classifier.PairClassifier``)."""
-
-    version: str
-
-    def predict_proba(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray: ...
 
 
 def _pairs(ds: Dataset) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ from datasets import Dataset
 
 from ..datasets import nli as nli_data
 from ..datasets.nli import FNC_STANCES, LABELS
-from ..datasets.splits import DEFAULT_HELDOUT_FRACTION, DEFAULT_HOLDOUT_SEED, FALLBACK_HELDOUT_FRACTION, holdout
+from ..datasets.splits import DEFAULT_HOLDOUT_SEED, FALLBACK_HELDOUT_FRACTION, default_fractions, holdout
 from ..datasets.sts import load_mrpc, load_stsb, sibling_train_file, split_file
 from ..errors import DataError, Errors, EvaluationError
 from .baselines import (
@@ -48,13 +48,11 @@ from .baselines import (
     frozen_probe_predictions,
     majority_label,
 )
-from .classifier import PairScorer
+from ..stages.divergence import PairScorer
 from .metrics import best_f1_threshold, binary_metrics, classification_metrics, fnc_metrics, p_above_chance, pearson, spearman
 from .stances import fit_stance_rule
-from .targets import check_targets, write_results
 
-__all__ = ["DEFAULT_HELDOUT_FRACTION", "ENCODER_TASKS", "EvalConfig", "NLI_TASKS", "RESULT_COLUMNS", "TASKS",
-           "check_targets", "evaluate", "load_classifier", "write_results"]
+__all__ = ["ENCODER_TASKS", "EvalConfig", "NLI_TASKS", "RESULT_COLUMNS", "TASKS", "evaluate", "load_classifier"]
 
 TASKS: tuple[str, ...] = ("sick", "snli", "anli", "fnc1", "stsb", "mrpc")
 NLI_TASKS: tuple[str, ...] = ("sick", "snli", "anli", "fnc1")
@@ -91,7 +89,7 @@ class EvalConfig:
     # defaults (``TrainConfig``). A model that records its own in metrics.json
     # overrides these, since a smaller held-out share than it trained with would
     # score pairs it has seen.
-    heldout_fraction: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HELDOUT_FRACTION))
+    heldout_fraction: dict[str, float] = field(default_factory=default_fractions)
     holdout_seed: int = DEFAULT_HOLDOUT_SEED
     limit: int | None = None  # cap on pairs scored per task (and on pairs fitted, unless fit_limit)
     fit_limit: int | None = None  # cap on pairs the baselines and thresholds are fitted on

@@ -96,7 +96,7 @@ def claim_score(span: Span, *, role: str = "statement", reading: Span | None = N
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-_BINDING_MODALS = frozenset({"must", "will", "shall", "wo", "'ll", "ll", "wo"})
+_BINDING_MODALS = frozenset({"must", "will", "shall", "wo", "'ll", "ll"})
 _OBLIGATION = re.compile(r"\b(?:(?:has|have|had) (?:a |the )?(?:responsibility|obligation|duty) to|(?:need|needs|has|have) to)\b",
                          re.I)
 _NEGATORS = frozenset({"not", "no", "never", "none", "neither", "nor", "n't"})

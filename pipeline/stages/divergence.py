@@ -24,20 +24,21 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from ..schema import Claim, Divergence
+from ..schema import LABELS, Claim, Divergence
 from .align import Alignment
 from .frames import ONE_SIDED_SCOPES
 from .judge import Judge, OmissionContext, PairContext, above_bar, content_words
 
-NLI_LABELS = ("entailment", "neutral", "contradiction")
+NLI_LABELS = LABELS  # the pair classifier's columns, in this order
 
 
 class PairScorer(Protocol):
-    """What the divergence stage needs from a pair classifier."""
+    """What the divergence stage (and the held-out scoring) needs from a pair classifier
+    (``pipeline.stages.classifier.PairClassifier``)."""
 
     version: str
 
-    def predict_proba(self, pairs: list[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray: ...
+    def predict_proba(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..scoring.metrics import roc_auc
 from ..stages.judge import PAIR_FEATURES, Judge
 from .edits import synthetic_rows
 from .events import EventData, find_events, prepare_event
-from .judge_fit import FitConfig, fit_judge
+from .judge_fit import FitConfig, budgeted_recall, fit_judge
 
 
 def prepare_events(paths: Iterable[str | Path], *, work_dir: Path, config: RunConfig, models: Any,
@@ -145,7 +145,8 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def objective(mean: dict[str, Any]) -> float:
-    """One number for gating: recall, less any excess over 3 unmatched flags per gold divergence."""
-    return float(mean.get("recall") or 0.0) - max(0.0, float(mean.get("unmatched_per_gold_divergence") or 0.0) - 3.0)
+def objective(mean: dict[str, Any], *, budget: float = FitConfig.unmatched_budget) -> float:
+    """One number for gating: the LOEO mean recall within the thresholds' flag budget."""
+    return budgeted_recall(float(mean.get("recall") or 0.0), float(mean.get("unmatched_per_gold_divergence") or 0.0),
+                           budget)
 

@@ -17,7 +17,7 @@ NEWS_SOURCES = ("mnli", "emergent", "wice", "claimdiff")
 KNOWN_SOURCES = PUBLIC_SOURCES + NEWS_SOURCES
 # sources with contradictions, which --swapped can add with premise and hypothesis swapped
 SWAPPABLE_SOURCES = ("sick", "snli", "anli", "fnc1", "mnli", "emergent", "claimdiff")
-# NLI sources whose pairs --reversed can add swapped (nli_data.reverse_pairs)
+# NLI sources whose pairs --reversed can add swapped (datasets.nli.reverse_pairs)
 REVERSIBLE_SOURCES = ("sick", "snli", "anli")
 _TUPLE_FIELDS = ("sources", "reversed_sources", "swapped_sources")
 
@@ -37,10 +37,10 @@ class TrainConfig:
         default_factory=lambda: {"sick": None, "snli": None, "anli": 1000, "fnc1": 1200, "domain": 1500,
                                  "mnli": None, "emergent": None, "wice": None, "claimdiff": None}
     )
-    # sources whose training contradictions are also added swapped (nli_data.swap_contradictions):
+    # sources whose training contradictions are also added swapped (datasets.nli.swap_contradictions):
     # a dispute holds both ways, and the judge reads the pair model in both directions
     swapped_sources: tuple[str, ...] = ()
-    # sources whose training pairs are also added swapped (nli_data.reverse_pairs); off by
+    # sources whose training pairs are also added swapped (datasets.nli.reverse_pairs); off by
     # default: it helped a full fine-tune on SNLI alone but not the LoRA recipe (README)
     reversed_sources: tuple[str, ...] = ()
     eval_max_pairs: int | None = None  # cap per held-out set (smoke runs)
@@ -64,7 +64,7 @@ class TrainConfig:
     version: str | None = None  # folder name under models/; default nli-<UTC timestamp>
     models_dir: str = str(DEFAULT_MODELS_DIR)
     corpora_dir: str = str(PROJECT_ROOT / "corpora")
-    data_dir: str | None = None  # default: nli_data.data_root()
+    data_dir: str | None = None  # default: datasets.nli.data_root()
     smoke: bool = False
     baseline: bool = True  # also fit the frozen-embedding logistic-regression baseline
     # user labels (review-app export) and how to fold them in

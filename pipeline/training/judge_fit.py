@@ -41,6 +41,12 @@ class FitConfig:
     synthetic_weight: float = 0.2  # weight of an edited-claim pair in the parts model (0: none)
 
 
+def budgeted_recall(recall: float, unmatched: float, budget: float) -> float:
+    """What the thresholds and promotion maximise: recall, less any excess of unmatched flags
+    per gold divergence over ``budget``."""
+    return recall - max(0.0, unmatched - budget)
+
+
 def fit_linear(X: np.ndarray, y: Sequence[Any], *, features: Sequence[str], c: float,
                positive: str | None = None, weights: Sequence[float] | None = None) -> LinearModel:
     """Logistic regression on standardised ``X``. For a binary model (``positive`` given)
@@ -234,7 +240,7 @@ def choose_thresholds(judge: Judge, events: Sequence[EventData], config: FitConf
                     recalls.append(len(fp | fo) / gold)
                     unmatched.append((up + uo) / gold)
             recall, spent = float(np.mean(recalls)), float(np.mean(unmatched))
-            objective = recall - max(0.0, spent - config.unmatched_budget)
+            objective = budgeted_recall(recall, spent, config.unmatched_budget)
             if objective > best[0] + 1e-9:
                 best = (objective, tp, to)
     # agreement: most agreement recall within its budget of agreements on other pairs
