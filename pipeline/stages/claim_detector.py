@@ -151,8 +151,9 @@ def sentence_case(text: str) -> str:
 
 # --- the component -------------------------------------------------------------------------
 
-# the pipes that read a title-cased line again in sentence case
-_READING_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
+# a title-cased line is read again in sentence case by the base model's pipes up to the first of
+# these (its tok2vec or transformer, tagger, parser, ...): entities and claims are not needed there
+_READING_ENDS_AT = frozenset({"ner", "divergence_gazetteer", "divergence_canonicalizer", "divergence_attribution"})
 
 
 @Language.factory(
@@ -214,8 +215,9 @@ class ClaimDetector:
             return found
         parsed = [self.nlp.make_doc(sentence_case(line.text)) for _, line in wanted]
         for name, proc in self.nlp.pipeline:
-            if name in _READING_PIPES:
-                parsed = list(proc.pipe(parsed, batch_size=batch_size))
+            if name in _READING_ENDS_AT or name == self.name:
+                break
+            parsed = list(proc.pipe(parsed, batch_size=batch_size))
         for (i, line), reading in zip(wanted, parsed):
             found[i][line.start] = (line, reading)
         return found
