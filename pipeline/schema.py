@@ -24,6 +24,9 @@ DIVERGENCE_TYPES = (
     "agreement",
 )
 
+# entity labels that can name a party or a speaker (people, states, organisations, peoples)
+PARTY_LABELS: frozenset[str] = frozenset({"PERSON", "GPE", "ORG", "NORP"})
+
 # the pair classifier's output columns (NLI), in this order everywhere: models, datasets, features
 LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}

@@ -48,6 +48,7 @@ from spacy.training import Example
 from spacy.util import ensure_path
 
 from ..errors import Errors, ModelError
+from ..schema import PARTY_LABELS
 from .attribution_scorer import CUE_KEY, SOURCE_KEY, attribution_spans, score_attributions, trim_chars
 from .cues import COMPONENT_VERSION, DEFAULT_CUES_PATH, FRAMES, CueLexicon, Frame, load_cues
 
@@ -91,7 +92,6 @@ _PRONOUN_CONTINUERS = frozenset("also further then additionally".split())
 # at 0.6 (37% with no threshold), keeping 97% of the right ones.
 CONTINUATION_MIN_CUE_PRECISION = 0.6
 
-_SPEAKER_ENTS = ("PERSON", "ORG", "NORP", "GPE")
 _SUBJECTS = ("nsubj", "csubj")
 _PASSIVE_SUBJECTS = ("nsubjpass", "csubjpass")
 
@@ -250,7 +250,7 @@ def _colon_attribution(sent: Span) -> Attribution | None:
     name = _trim(sent.doc[sent.start : colon.i])
     if name is None or not all(t.is_punct or (t.pos_ in ("PROPN", "NOUN") and t.text[:1].isupper()) for t in name):
         return None
-    if not any(t.pos_ == "PROPN" or t.ent_type_ in _SPEAKER_ENTS for t in name):
+    if not any(t.pos_ == "PROPN" or t.ent_type_ in PARTY_LABELS for t in name):
         return None  # "Update: ...", "Note: ..."
     content = _trim(sent.doc[colon.i + 1 : sent.end])
     if content is None or sum(not t.is_punct for t in content) < 2:

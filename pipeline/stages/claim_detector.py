@@ -29,6 +29,7 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import minibatch, registry
 
+from ..schema import PARTY_LABELS
 from .frames import PREDICATES
 
 __all__ = ["CLAIMS_KEY", "UNITS_KEY", "ClaimDetector", "claim_prf", "claim_score", "is_headline", "score_claims",
@@ -50,7 +51,6 @@ _META = re.compile(r"\b(?:(?:want|like|wanted|going) to (?:say|start|begin|thank
                    r"let me (?:say|start|begin|just)|before I (?:get|start|begin|go)|"
                    r"I(?:'d| would) like to)\b", re.I)
 _DOMAIN_LABELS = {"FACILITY", "FAC", "RESOLUTION", "SANCTIONS", "WEAPON", "EVENT", "LAW"}
-PARTY_LABELS = {"PERSON", "GPE", "ORG", "NORP"}
 
 def claim_score(span: Span, *, role: str = "statement", reading: Span | None = None) -> float:
     """Probability-like score that the span asserts a claim (see module docstring).

@@ -21,8 +21,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from ..errors import Errors, ModelError
-from ..schema import NON_PARTY_SIDES, CaseSpec, Claim, Document, Entity
-from .claim_detector import PARTY_LABELS, scored_claims
+from ..schema import NON_PARTY_SIDES, PARTY_LABELS, CaseSpec, Claim, Document, Entity
+from .claim_detector import scored_claims
 from .entities import canonicalise_case
 from .frames import extract_frame
 from .sentences import ParseView, paragraphs, sentence_doc, sentence_tokens

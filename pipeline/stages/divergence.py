@@ -24,7 +24,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from ..schema import LABELS, Claim, Divergence
+from ..schema import LABELS, PARTY_LABELS, Claim, Divergence
 from .align import Alignment
 from .frames import ONE_SIDED_SCOPES
 from .judge import Judge, OmissionContext, PairContext, above_bar, content_words
@@ -491,7 +491,7 @@ def _rule_omissions(claims: list[Claim], alignment: Alignment, *, parties: list[
             continue
         domain = any(e.label in _DOMAIN_LABELS for e in c.entities)
         central = domain or (bool(set(c.frame.predicates) & _CENTRAL_PREDICATES)
-                             and any(e.label in {"PERSON", "GPE", "ORG", "NORP"} for e in c.entities))
+                             and any(e.label in PARTY_LABELS for e in c.entities))
         if not central:
             continue
         best = alignment.best_other.get(c.id, {})
