@@ -98,7 +98,7 @@ def test_fnc_score_follows_the_official_weights():
     pred = ["agree", "unrelated", "agree", "unrelated", "discuss"]
     # agree right: 1.0; unrelated right: 0.25; discuss->agree (related, wrong stance): 0.25;
     # disagree->unrelated: 0; unrelated->discuss: 0
-    score, maximum = nli_data.fnc_score(gold, pred)
+    score, maximum = metrics.fnc_score(gold, pred)
     assert score == pytest.approx(1.5)
     assert maximum == pytest.approx(1.0 + 0.25 + 1.0 + 1.0 + 0.25)
     assert metrics.fnc_relative_score(gold, pred) == pytest.approx(1.5 / 3.5)

@@ -15,6 +15,8 @@ from pipeline.datasets import nli as nli_data
 from pipeline.errors import DataError, ModelError
 from pipeline.datasets.nli import LABEL2ID, LABELS
 from pipeline.datasets.splits import holdout
+from pipeline.scoring import metrics
+from pipeline.scoring import stances as fnc_stances
 
 DATA = nli_data.data_root()
 needs_data = pytest.mark.skipif(
@@ -134,21 +136,21 @@ def test_holdout_splits_fnc_by_body() -> None:
 
 def test_fnc_score_matches_the_official_weighting() -> None:
     gold = ["agree", "unrelated", "discuss", "disagree"]
-    assert nli_data.fnc_score(gold, gold) == (3.25, 3.25)
+    assert metrics.fnc_score(gold, gold) == (3.25, 3.25)
     # related-but-wrong stance earns 0.25; unrelated-for-related earns nothing
-    assert nli_data.fnc_score(gold, ["discuss", "unrelated", "unrelated", "agree"]) == (0.25 + 0.25 + 0.25, 3.25)
+    assert metrics.fnc_score(gold, ["discuss", "unrelated", "unrelated", "agree"]) == (0.25 + 0.25 + 0.25, 3.25)
     proba = np.eye(3)[[0, 1, 2]]
-    assert nli_data.stances_from_proba(proba, [0.5, 0.5, 0.01], threshold=0.1) == ["agree", "discuss", "unrelated"]
+    assert fnc_stances.stances_from_proba(proba, [0.5, 0.5, 0.01], threshold=0.1) == ["agree", "discuss", "unrelated"]
 
 
 def test_stance_offsets_correct_a_biased_readout_and_only_help() -> None:
     # "discuss" pairs that the NLI model reads as weak entailment: argmax says agree
     stances = ["discuss"] * 60 + ["agree"] * 20 + ["disagree"] * 20
     proba = np.array([[0.45, 0.40, 0.15]] * 60 + [[0.8, 0.15, 0.05]] * 20 + [[0.1, 0.2, 0.7]] * 20)
-    offsets = nli_data.fit_stance_offsets(proba, stances)
-    raw = nli_data.fnc_score(stances, nli_data.stances_from_proba(proba, [1.0] * 100, threshold=0.5))[0]
-    fitted = nli_data.fnc_score(
-        stances, nli_data.stances_from_proba(proba, [1.0] * 100, threshold=0.5, offsets=offsets)
+    offsets = fnc_stances.fit_stance_offsets(proba, stances)
+    raw = metrics.fnc_score(stances, fnc_stances.stances_from_proba(proba, [1.0] * 100, threshold=0.5))[0]
+    fitted = metrics.fnc_score(
+        stances, fnc_stances.stances_from_proba(proba, [1.0] * 100, threshold=0.5, offsets=offsets)
     )[0]
     assert fitted == 100.0 and raw < fitted
     assert offsets[1] == 0.0 and offsets[0] < 0

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
-from ..datasets.nli import FNC_STANCES, LABELS, fit_stance_offsets, fnc_score, stances_from_proba
+from ..datasets.nli import FNC_STANCES, LABELS
 from ..stages.divergence import PairScorer
-from .metrics import accuracy, label_f1, roc_auc
+from .metrics import accuracy, fnc_score, label_f1, roc_auc
+from .stances import fit_stance_offsets, stances_from_proba
 
 EMERGENT_STANCES = ("for", "against", "observing")
 _EMERGENT_OF_LABEL = {"entailment": "for", "contradiction": "against", "neutral": "observing"}

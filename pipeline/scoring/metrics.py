@@ -12,7 +12,27 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from ..datasets.nli import FNC_STANCES, fnc_score
+from ..datasets.nli import FNC_STANCES
+
+
+def fnc_score(gold: Sequence[str], predicted: Sequence[str]) -> tuple[float, float]:
+    """The official FNC-1 score and its maximum for these gold stances.
+
+    +0.25 for getting related vs unrelated right, +0.75 more for the exact stance of
+    a related pair (the competition's weighting), so the ratio score/max is what
+    "FNC score" figures report.
+    """
+    related = {"agree", "disagree", "discuss"}
+    score = 0.0
+    for g, p in zip(gold, predicted, strict=True):
+        if g == p:
+            score += 0.25
+            if g != "unrelated":
+                score += 0.50
+        if g in related and p in related:
+            score += 0.25
+    maximum = sum(0.25 if g == "unrelated" else 1.0 for g in gold)
+    return score, maximum
 
 
 def accuracy(gold: Sequence[object], pred: Sequence[object]) -> float:
