@@ -30,21 +30,20 @@ SHARED = ROOT.parent / "shared"
 
 
 def case_folders(cases_dir: Path, events: list[Path]) -> list[Path]:
-    """The sample case, then every gold event as a case folder (built once, reused)."""
+    """The sample case, then every gold event as a case folder (paraphrased ones built once, reused)."""
     from pipeline.scoring.gold import build_case, load_gold
     from pipeline.scoring.real import is_real_event
+    from pipeline.training.events import find_events
 
     folders = [ROOT / "corpora" / "hanoi-2019"]
-    for source in events:
-        items = sorted(source.iterdir()) if source.is_dir() and not (source / "case.toml").exists() else [source]
-        for item in items:
-            if item.is_dir() and is_real_event(item):
-                folders.append(item)
-            elif item.suffix == ".json":
-                target = cases_dir / item.stem
-                if not (target / "case.toml").exists():
-                    build_case(load_gold(item), target)
-                folders.append(target)
+    for source in find_events(events) if events else []:
+        if is_real_event(source):
+            folders.append(source)
+            continue
+        target = cases_dir / source.stem
+        if not (target / "case.toml").exists():
+            build_case(load_gold(source), target)
+        folders.append(target)
     return folders
 
 
@@ -60,6 +59,7 @@ def main() -> int:
     from typer.testing import CliRunner
 
     from pipeline.cli import app
+    from pipeline.errors import ExitStatus
 
     runner = CliRunner()
     folders = case_folders(args.cases, [e for e in args.events if e.exists()])
@@ -70,7 +70,7 @@ def main() -> int:
         result = runner.invoke(app, ["run", str(folder), "--out", str(out)])
         line = (result.output.strip().splitlines() or [""])[-1]
         print(f"{folder.name}: exit {result.exit_code}: {line}")
-        failed += result.exit_code not in (0, 3)
+        failed += result.exit_code not in (ExitStatus.OK, ExitStatus.PARTIAL)
     print(f"{len(folders)} cases in {time.perf_counter() - started:.0f}s")
     if args.compare is None:
         return 1 if failed else 0

@@ -52,15 +52,13 @@ _META = re.compile(r"\b(?:(?:want|like|wanted|going) to (?:say|start|begin|thank
                    r"I(?:'d| would) like to)\b", re.I)
 _DOMAIN_LABELS = {"FACILITY", "FAC", "RESOLUTION", "SANCTIONS", "WEAPON", "EVENT", "LAW"}
 
-def claim_score(span: Span, *, role: str = "statement", reading: Span | None = None) -> float:
+def claim_score(span: Span, *, reading: Span | None = None) -> float:
     """Probability-like score that the span asserts a claim (see module docstring).
 
     ``reading`` is the same words parsed in sentence case, for a headline written in
     title case ("Seth Rogen To Play Steve Wozniak"), whose capitals mislead the tagger:
     verbs and subjects are read from it, entities from ``span``.
     """
-    if role in {"question", "stage", "header"}:
-        return 0.02 if role != "question" else 0.05
     text = span.text.strip()
     if not text or text.endswith("?"):
         return 0.05
